@@ -1,0 +1,49 @@
+# mdn_tf: every target bootstraps .venv from requirements.txt (pinned) when it is missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+# Notebooks and tests run with oneDNN off and one intra-op thread: see README "Determinism".
+export TF_ENABLE_ONEDNN_OPTS ?= 0
+export TF_NUM_INTRAOP_THREADS ?= 1
+export PYTHONHASHSEED ?= 0
+
+.PHONY: help install notebooks test test-unit test-notebooks lint format constraints clean
+
+help:  ## show this help
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+install: $(STAMP)  ## create .venv with the pinned dependencies and mdn_tf (editable)
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+notebooks: $(STAMP)  ## execute every notebook top to bottom and store its outputs in place
+	$(PY) tools/run_notebooks.py $(NOTEBOOKS)
+
+test: test-unit test-notebooks  ## unit tests, then nbval on the stored notebooks
+
+test-unit: $(STAMP)  ## unit tests only
+	$(PY) -m pytest -q tests
+
+test-notebooks: $(STAMP)  ## nbval: re-run the notebooks and compare with their stored outputs
+	$(PY) -m pytest -q --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
+
+lint: $(STAMP)  ## ruff: lint and format check, notebooks included
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)  ## ruff: fix what it can and format, notebooks included
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+constraints: $(STAMP)  ## re-pin constraints.txt from the current .venv
+	{ head -2 constraints.txt; $(PY) -m pip freeze --exclude-editable; } > constraints.tmp && mv constraints.tmp constraints.txt
+
+clean:  ## remove .venv and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,104 @@
+"""Argument checks shared by the public functions: fail early, name the argument."""
+
+import numbers
+
+import numpy as np
+
+# Rows of mixture weights must sum to 1 within this; float32 softmax is good to ~1e-6.
+WEIGHT_SUM_TOL = 1e-3
+
+
+def positive_int(name, value):
+    """Return ``value`` as an int > 0, or raise TypeError/ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {type(value).__name__} {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def positive_float(name, value):
+    """Return ``value`` as a finite float > 0, or raise TypeError/ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number, got {type(value).__name__} {value!r}")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def unit_sequence(name, value):
+    """Return a non-empty tuple of positive ints (layer widths)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value,)
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of positive integers, got {value!r}")
+    units = tuple(positive_int(f"{name}[{i}]", u) for i, u in enumerate(value))
+    if not units:
+        raise ValueError(f"{name} must hold at least one layer width, got an empty sequence")
+    return units
+
+
+def _numeric_array(name, value):
+    try:
+        arr = np.asarray(value)
+    except Exception as err:  # ragged lists and the like
+        raise TypeError(f"{name} must be array-like of numbers: {err}") from None
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    return arr.astype(np.float64, copy=False)
+
+
+def column(name, value, finite=True):
+    """Return ``value`` as a float64 array of shape (n, 1); accepts (n,) or (n, 1), n >= 1."""
+    arr = _numeric_array(name, value)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[1] != 1 or arr.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (n, 1) or (n,) with n >= 1, got {arr.shape}")
+    if finite and not np.all(np.isfinite(arr)):
+        bad = int(np.sum(~np.isfinite(arr)))
+        raise ValueError(f"{name} must be finite, got {bad} NaN or infinite value(s)")
+    return arr
+
+
+def same_length(**arrays):
+    """Raise ValueError unless all arrays have the same number of rows."""
+    lengths = {name: len(arr) for name, arr in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{name} has {n}" for name, n in lengths.items())
+        raise ValueError(f"{', '.join(lengths)} must have the same number of rows: {shown}")
+
+
+def mixture(p_val, mu_val, sigma_val):
+    """Check mixture parameters of shape (N, K): a distribution per row, sigma > 0.
+
+    Returns the three as float64 arrays.
+    """
+    arrays = {}
+    for name, value in (("p_val", p_val), ("mu_val", mu_val), ("sigma_val", sigma_val)):
+        arr = _numeric_array(name, value)
+        if arr.ndim != 2 or 0 in arr.shape:
+            raise ValueError(f"{name} must have shape (N, K) with N, K >= 1, got {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be finite, got NaN or infinite values")
+        arrays[name] = arr
+    shapes = {name: arr.shape for name, arr in arrays.items()}
+    if len(set(shapes.values())) > 1:
+        raise ValueError(f"p_val, mu_val and sigma_val must have the same shape, got {shapes}")
+    p, mu, sigma = arrays.values()
+    if np.any(p < 0):
+        raise ValueError(f"p_val must be non-negative mixture weights, min is {p.min():.3g}")
+    sums = p.sum(axis=1)
+    worst = float(np.max(np.abs(sums - 1.0)))
+    if worst > WEIGHT_SUM_TOL:
+        raise ValueError(
+            f"each row of p_val must sum to 1 (within {WEIGHT_SUM_TOL:g}), "
+            f"worst row is off by {worst:.3g}"
+        )
+    if np.any(sigma <= 0):
+        raise ValueError(f"sigma_val must be > 0, min is {sigma.min():.3g}")
+    return p, mu, sigma

@@ -1,0 +1,57 @@
+"""Import TensorFlow once, without its start-up log lines, and guard graph-mode code.
+
+TensorFlow 2.21 writes ``I0000 ...`` lines (oneDNN, CUDA stubs, CPU features) to the
+process's stderr while it loads, before ``TF_CPP_MIN_LOG_LEVEL`` takes effect, and a
+Jupyter kernel forwards that file descriptor into the notebook. We silence descriptor 2
+for the duration of the import only; Python exceptions still propagate.
+"""
+
+import contextlib
+import os
+
+
+@contextlib.contextmanager
+def _stderr_fd_silenced():
+    """Point file descriptor 2 at /dev/null for the block, then restore it."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr descriptor at all: nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+# C++ logs after start-up: none unless the user asks (a CPU-only machine logs a
+# "failed call to cuInit" error when a Session starts).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+with _stderr_fd_silenced():
+    import tensorflow as tf  # noqa: E402
+
+tf.get_logger().setLevel("ERROR")  # Python-side deprecation chatter
+
+tf1 = tf.compat.v1
+
+
+class GraphModeError(RuntimeError, ValueError):
+    """A TF1 graph-building function was called while eager execution is on.
+
+    A RuntimeError (it is about TensorFlow's state) and a ValueError (like every other
+    bad call into mdn_tf), so either ``except`` clause catches it.
+    """
+
+
+def require_graph_mode(func_name):
+    """Raise GraphModeError unless TF1 graph mode is on (eager execution disabled)."""
+    if tf.executing_eagerly():
+        raise GraphModeError(
+            f"{func_name} builds a TF1 graph (placeholders, Session), but eager execution "
+            "is on. Call tf.compat.v1.disable_eager_execution() once, right after "
+            "importing TensorFlow."
+        )

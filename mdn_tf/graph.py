@@ -1,0 +1,160 @@
+"""The article's networks as TF1 graphs: a dense layer, the MLP, the MDN head and its loss.
+
+Everything here adds ops to the default graph and needs graph mode
+(``tf.compat.v1.disable_eager_execution()``); train with a ``tf.compat.v1.Session``.
+"""
+
+import math
+from dataclasses import dataclass
+
+from mdn_tf import _checks
+from mdn_tf._tf import require_graph_mode, tf, tf1
+
+_ACTIVATIONS = {None: None, "tanh": tf.nn.tanh, "relu": tf.nn.relu}
+
+
+def dense(inputs, units, activation=None, name=None):
+    """Fully connected layer: ``activation(inputs @ kernel + bias)``.
+
+    The graph-mode stand-in for ``tf.layers.dense``, which Keras 3 removed
+    (``tf.compat.v1.layers.dense`` raises there). Same variables and initialisers:
+    ``<name>/kernel`` (in_dim, units), Glorot-uniform, and ``<name>/bias`` (units,), zeros.
+
+    Args:
+        inputs: float32 tensor (batch, in_dim) with a known in_dim.
+        units: output width.
+        activation: a callable such as ``tf.nn.relu``, "relu", "tanh" or None (linear).
+        name: variable scope; None gives "dense", "dense_1", ... as tf.layers did.
+
+    Returns:
+        float32 tensor (batch, units).
+    """
+    require_graph_mode("dense")
+    units = _checks.positive_int("units", units)
+    if isinstance(activation, str) or activation is None:
+        if activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation must be a callable, None, 'tanh' or 'relu', got {activation!r}"
+            )
+        activation = _ACTIVATIONS[activation]
+    elif not callable(activation):
+        raise TypeError(f"activation must be callable or None, got {activation!r}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a str or None, got {name!r}")
+    if not isinstance(inputs, tf.Tensor) or inputs.shape.rank != 2:
+        raise ValueError(f"inputs must be a rank-2 graph tensor (batch, in_dim), got {inputs!r}")
+    in_dim = inputs.shape[-1]
+    if in_dim is None:
+        raise ValueError(f"inputs must have a known last dimension, got shape {inputs.shape}")
+    with tf1.variable_scope(name, default_name="dense"):
+        kernel = tf1.get_variable(
+            "kernel", [in_dim, units], tf.float32, tf1.glorot_uniform_initializer()
+        )
+        bias = tf1.get_variable("bias", [units], tf.float32, tf1.zeros_initializer())
+        out = tf.matmul(inputs, kernel) + bias
+        return activation(out) if activation is not None else out
+
+
+@dataclass(frozen=True)
+class MLP:
+    """Handles to the MLP graph: feed ``x``, ``y``; fetch ``y_out``, ``loss``, ``train_step``."""
+
+    x: tf.Tensor
+    y: tf.Tensor
+    y_out: tf.Tensor
+    loss: tf.Tensor
+    train_step: tf.Operation
+
+
+@dataclass(frozen=True)
+class MDN:
+    """Handles to the MDN graph: feed ``x``, ``y``; fetch the mixture, ``loss``, ``train_step``.
+
+    ``p_out``, ``mu_out``, ``sigma_out`` are (batch, mixture_size) tensors.
+    """
+
+    x: tf.Tensor
+    y: tf.Tensor
+    p_out: tf.Tensor
+    mu_out: tf.Tensor
+    sigma_out: tf.Tensor
+    loss: tf.Tensor
+    train_step: tf.Operation
+
+
+def _placeholders():
+    x = tf1.placeholder(dtype=tf.float32, shape=(None, 1), name="x")
+    y = tf1.placeholder(dtype=tf.float32, shape=(None, 1), name="y")
+    return x, y
+
+
+def build_mlp(hidden_units=20, learning_rate=0.1):
+    """The article's first network, in the default graph.
+
+    y_out = W2 tanh(W1 x + b1) + b2,  loss = sum((y_out - y)^2) / 2  (``tf.nn.l2_loss``),
+    minimised by Adam. ``x``, ``y`` are (None, 1) placeholders; layers "hidden", "y_out".
+    """
+    require_graph_mode("build_mlp")
+    hidden_units = _checks.positive_int("hidden_units", hidden_units)
+    learning_rate = _checks.positive_float("learning_rate", learning_rate)
+    x, y = _placeholders()
+    hidden = dense(x, units=hidden_units, activation=tf.nn.tanh, name="hidden")
+    y_out = dense(hidden, units=1, activation=None, name="y_out")
+    loss = tf.nn.l2_loss(y_out - y)
+    train_step = tf1.train.AdamOptimizer(learning_rate=learning_rate).minimize(loss)
+    return MLP(x=x, y=y, y_out=y_out, loss=loss, train_step=train_step)
+
+
+def mixture_nll(y, p_out, mu_out, sigma_out, epsilon=1e-5):
+    """The article's MDN loss: mean negative log-likelihood with epsilon clamps.
+
+        N_k = exp(-(y - mu_k)^2 / (2 max(sigma_k, eps)^2)) / (sqrt(2 pi) max(sigma_k, eps))
+        loss = mean_n [ -log max(sum_k p_k N_k, eps) ]
+
+    (Bishop 1994, eq. 22-23, with the article's clamps.) The outer clamp caps each
+    point's loss at -log(eps) = 11.51 for eps = 1e-5, and there its gradient is zero.
+
+    Args:
+        y: (batch, 1) targets.
+        p_out, mu_out, sigma_out: (batch, K) mixture weights, means, standard deviations.
+        epsilon: the clamp.
+
+    Returns:
+        scalar float32 tensor.
+    """
+    require_graph_mode("mixture_nll")
+    epsilon = _checks.positive_float("epsilon", epsilon)
+    factor = 1 / math.sqrt(2 * math.pi)
+    sigma = tf.maximum(sigma_out, epsilon)
+    tmp = -tf.square(y - mu_out) / (2 * tf.square(sigma))
+    y_normal = factor * tf.exp(tmp) / sigma
+    loss = tf.reduce_sum(tf.multiply(y_normal, p_out), axis=1, keepdims=True)
+    loss = -tf.math.log(tf.maximum(loss, epsilon))
+    return tf.reduce_mean(loss)
+
+
+def build_mdn(mixture_size=12, hidden_units=(64, 128), learning_rate=0.01, epsilon=1e-5):
+    """The article's Mixture Density Network, in the default graph.
+
+    x (None, 1) -> relu "hidden1" (64) -> relu "hidden2" (128) -> linear "out" (3K),
+    split in the article's order into weights, means, sigmas:
+    p_out = softmax(p), mu_out, sigma_out = exp(sigma); loss = ``mixture_nll``; Adam.
+    """
+    require_graph_mode("build_mdn")
+    mixture_size = _checks.positive_int("mixture_size", mixture_size)
+    hidden_units = _checks.unit_sequence("hidden_units", hidden_units)
+    learning_rate = _checks.positive_float("learning_rate", learning_rate)
+    epsilon = _checks.positive_float("epsilon", epsilon)
+    x, y = _placeholders()
+    hidden = x
+    for i, units in enumerate(hidden_units, start=1):
+        hidden = dense(hidden, units=units, activation=tf.nn.relu, name=f"hidden{i}")
+    out = dense(hidden, units=mixture_size * 3, activation=None, name="out")
+    p, mu_out, sigma = tf.split(out, 3, 1)
+    p_out = tf.nn.softmax(p, name="prob_dist")
+    sigma_out = tf.exp(sigma, name="sigma")
+    loss = mixture_nll(y, p_out, mu_out, sigma_out, epsilon=epsilon)
+    train_step = tf1.train.AdamOptimizer(learning_rate=learning_rate).minimize(loss)
+    return MDN(
+        x=x, y=y, p_out=p_out, mu_out=mu_out, sigma_out=sigma_out, loss=loss, train_step=train_step
+    )

@@ -1,0 +1,92 @@
+"""Bad input raises early with a message naming the argument."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import mdn_tf
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "words"),
+    [
+        (lambda: mdn_tf.make_sine_data(0), ValueError, "n_samples"),
+        (lambda: mdn_tf.make_sine_data(10.5), TypeError, "n_samples"),
+        (lambda: mdn_tf.make_sine_data(True), TypeError, "n_samples"),
+        (lambda: mdn_tf.make_sine_data(10, seed="a"), TypeError, "seed"),
+        (lambda: mdn_tf.swap_axes(np.zeros((3, 1)), np.zeros((4, 1))), ValueError, "same number"),
+        (lambda: mdn_tf.swap_axes(np.zeros((3, 2)), np.zeros((3, 1))), ValueError, "x_data"),
+        (lambda: mdn_tf.build_mlp(hidden_units=0), ValueError, "hidden_units"),
+        (lambda: mdn_tf.build_mlp(learning_rate=-0.1), ValueError, "learning_rate"),
+        (lambda: mdn_tf.build_mdn(mixture_size=0), ValueError, "mixture_size"),
+        (lambda: mdn_tf.build_mdn(hidden_units=()), ValueError, "hidden_units"),
+        (lambda: mdn_tf.build_mdn(hidden_units=(64, -1)), ValueError, "hidden_units[1]"),
+        (lambda: mdn_tf.build_mdn(epsilon=0.0), ValueError, "epsilon"),
+    ],
+)
+def test_bad_arguments_raise_naming_the_argument(graph, call, error, words):
+    with pytest.raises(error, match=words.replace("[", r"\[").replace("]", r"\]")):
+        call()
+    assert graph.get_operations() == []  # raised before adding anything to the graph
+
+
+@pytest.mark.parametrize(
+    ("p", "mu", "sigma", "words"),
+    [
+        ([[0.5, 0.6]], [[0.0, 1.0]], [[1.0, 1.0]], "sum to 1"),
+        ([[-0.5, 1.5]], [[0.0, 1.0]], [[1.0, 1.0]], "non-negative"),
+        ([[0.5, 0.5]], [[0.0, np.nan]], [[1.0, 1.0]], "mu_val must be finite"),
+        ([[0.5, 0.5]], [[0.0, 1.0]], [[1.0, 0.0]], "sigma_val must be > 0"),
+        ([[0.5, 0.5]], [[0.0, 1.0, 2.0]], [[1.0, 1.0]], "same shape"),
+        ([0.5, 0.5], [0.0, 1.0], [1.0, 1.0], r"shape \(N, K\)"),
+    ],
+)
+def test_sampling_rejects_what_is_not_a_mixture(p, mu, sigma, words):
+    with pytest.raises(ValueError, match=words):
+        mdn_tf.sample_from_mixture(p, mu, sigma)
+
+
+def test_sampling_rejects_bad_counts_and_rng():
+    ok = ([[1.0]], [[0.0]], [[1.0]])
+    with pytest.raises(ValueError, match="samples_per_x"):
+        mdn_tf.sample_from_mixture(*ok, samples_per_x=0)
+    with pytest.raises(TypeError, match="rng"):
+        mdn_tf.sample_from_mixture(*ok, rng=np.random.RandomState(0))
+
+
+def test_dense_rejects_bad_layers(graph):
+    x = tf.compat.v1.placeholder(tf.float32, (None, 2))
+    with pytest.raises(ValueError, match="units"):
+        mdn_tf.dense(x, 0)
+    with pytest.raises(ValueError, match="activation"):
+        mdn_tf.dense(x, 3, activation="softplus")
+    with pytest.raises(ValueError, match="inputs"):
+        mdn_tf.dense(np.zeros((2, 2)), 3)
+
+
+def test_graph_functions_in_eager_mode_say_how_to_switch():
+    code = (
+        "import mdn_tf\n"
+        "try:\n"
+        "    mdn_tf.build_mdn()\n"
+        "except mdn_tf.GraphModeError as err:\n"
+        "    assert isinstance(err, ValueError) and isinstance(err, RuntimeError)\n"
+        "    print(err)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "tf.compat.v1.disable_eager_execution()" in out.stdout
+
+
+def test_importing_mdn_tf_prints_no_tensorflow_log_lines():
+    code = (
+        "import mdn_tf, tensorflow as tf\n"
+        "tf.compat.v1.disable_eager_execution()\n"
+        "tf.compat.v1.Session().close()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "" and out.stderr == ""

@@ -1,0 +1,86 @@
+"""Execute notebooks top to bottom and store their outputs in place.
+
+    python tools/run_notebooks.py notebooks/01_single_valued_fit.ipynb [...]
+
+Each notebook runs in a fresh python3 kernel from its own folder. Its file is replaced
+only after the whole run succeeded (write to a temporary file, then rename), so an error
+or an interrupt leaves the stored notebook as it was. No timing metadata is recorded and
+the notebook metadata is normalised, so two runs on one machine give identical files.
+The figures are also written to docs/figures/NN_k.png, for the README.
+"""
+
+import base64
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+TIMEOUT_S = 600
+FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
+METADATA = {
+    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+    "language_info": {"name": "python"},
+}
+
+
+def run(path):
+    """Execute one notebook and atomically replace it with the executed version."""
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata = nbformat.from_dict(METADATA)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    client = NotebookClient(
+        nb,
+        timeout=TIMEOUT_S,
+        kernel_name="python3",
+        record_timing=False,
+        coalesce_streams=True,  # one stream output per cell, however the kernel flushed it
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()
+    nb.metadata = nbformat.from_dict(METADATA)  # drop what the kernel added (versions)
+    fd, tmp = tempfile.mkstemp(suffix=".ipynb", dir=path.parent, prefix=f".{path.stem}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            nbformat.write(nb, f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    save_figures(nb, path.stem[:2])
+
+
+def save_figures(nb, prefix):
+    """Write the notebook's figures to docs/figures/<prefix>_<k>.png for the README."""
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    for old in FIGURES.glob(f"{prefix}_*.png"):
+        old.unlink()
+    pngs = [
+        out.data["image/png"]
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if "image/png" in out.get("data", {})
+    ]
+    for k, png in enumerate(pngs, start=1):
+        (FIGURES / f"{prefix}_{k}.png").write_bytes(base64.b64decode(png))
+
+
+def main(paths):
+    if not paths:
+        sys.exit("usage: run_notebooks.py NOTEBOOK.ipynb [...]")
+    for path in paths:
+        start = time.perf_counter()
+        run(path)
+        print(f"{path}: executed in {time.perf_counter() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

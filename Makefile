@@ -25,13 +25,16 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 notebooks: $(STAMP)  ## execute every notebook top to bottom and store its outputs in place
 	$(PY) tools/run_notebooks.py $(NOTEBOOKS)
 
-test: test-unit test-notebooks  ## unit tests, then nbval on the stored notebooks
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+test: $(STAMP)  ## unit tests and nbval on the stored notebooks, on 2 workers
+	$(PY) -m pytest -q -n 2 --dist loadfile $(NBVAL) tests $(NOTEBOOKS)
 
 test-unit: $(STAMP)  ## unit tests only
 	$(PY) -m pytest -q tests
 
-test-notebooks: $(STAMP)  ## nbval: re-run the notebooks and compare with their stored outputs
-	$(PY) -m pytest -q --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
+test-notebooks: $(STAMP)  ## nbval only: re-run the notebooks, compare with their stored outputs
+	$(PY) -m pytest -q $(NBVAL) $(NOTEBOOKS)
 
 lint: $(STAMP)  ## ruff: lint and format check, notebooks included
 	$(PY) -m ruff check .

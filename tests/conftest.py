@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
-import mdn_tf  # noqa: F401  (loads TensorFlow quietly)
+# TensorFlow through mdn_tf, which loads it without its start-up log lines
+from mdn_tf._tf import tf
 
 tf.compat.v1.disable_eager_execution()
 

@@ -4,12 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+reverse = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
 # Notebooks and tests run with oneDNN off and one intra-op thread: see README "Determinism".
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 export TF_NUM_INTRAOP_THREADS ?= 1
 export PYTHONHASHSEED ?= 0
 
-.PHONY: help install notebooks test test-unit test-notebooks lint format constraints clean
+.PHONY: help install notebooks test test-unit test-notebooks evaluate lint format constraints clean
 
 help:  ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -27,14 +28,18 @@ notebooks: $(STAMP)  ## execute every notebook top to bottom and store its outpu
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
+# the longest notebooks first, so the two workers finish together
 test: $(STAMP)  ## unit tests and nbval on the stored notebooks, on 2 workers
-	$(PY) -m pytest -q -n 2 --dist loadfile $(NBVAL) tests $(NOTEBOOKS)
+	$(PY) -m pytest -q -n 2 --dist loadfile $(NBVAL) $(call reverse,$(NOTEBOOKS)) tests
 
 test-unit: $(STAMP)  ## unit tests only
 	$(PY) -m pytest -q tests
 
 test-notebooks: $(STAMP)  ## nbval only: re-run the notebooks, compare with their stored outputs
 	$(PY) -m pytest -q $(NBVAL) $(NOTEBOOKS)
+
+evaluate: $(STAMP)  ## score the article's and the tuned recipe against the best possible NLL
+	$(PY) -m mdn_tf.evaluate
 
 lint: $(STAMP)  ## ruff: lint and format check, notebooks included
 	$(PY) -m ruff check .

@@ -6,9 +6,15 @@ Importing mdn_tf loads TensorFlow with its start-up log lines silenced; import i
 
 from mdn_tf._tf import GraphModeError
 from mdn_tf.data import make_sine_data, sine_curve, swap_axes
-from mdn_tf.graph import MDN, MLP, build_mdn, build_mlp, dense, mixture_nll
-from mdn_tf.sampling import sample_from_mixture
-from mdn_tf.truth import inverse_branches, inverse_density, inverse_mean
+from mdn_tf.fit import RECIPES, FittedMDN, Recipe, fit_mdn
+from mdn_tf.graph import MDN, MLP, build_mdn, build_mlp, dense, mixture_nll, mixture_nll_stable
+from mdn_tf.mixture import (
+    held_out_nll,
+    mixture_density,
+    mixture_log_likelihood,
+    sample_from_mixture,
+)
+from mdn_tf.truth import bayes_optimal_nll, inverse_branches, inverse_density, inverse_mean
 
 __version__ = "0.1.0"
 
@@ -16,14 +22,23 @@ __all__ = [
     "MDN",
     "MLP",
     "GraphModeError",
+    "bayes_optimal_nll",
     "build_mdn",
+    "fit_mdn",
+    "FittedMDN",
+    "Recipe",
+    "RECIPES",
     "build_mlp",
+    "held_out_nll",
     "dense",
     "inverse_branches",
     "inverse_density",
     "inverse_mean",
     "make_sine_data",
+    "mixture_density",
+    "mixture_log_likelihood",
     "mixture_nll",
+    "mixture_nll_stable",
     "sample_from_mixture",
     "sine_curve",
     "swap_axes",

@@ -70,7 +70,8 @@ class MLP:
 class MDN:
     """Handles to the MDN graph: feed ``x``, ``y``; fetch the mixture, ``loss``, ``train_step``.
 
-    ``p_out``, ``mu_out``, ``sigma_out`` are (batch, mixture_size) tensors.
+    ``p_out``, ``mu_out``, ``sigma_out`` are (batch, mixture_size) tensors; ``nll`` is the
+    exact mean NLL (``mixture_nll_stable``, no clamps), for monitoring whatever the loss.
     """
 
     x: tf.Tensor
@@ -80,6 +81,7 @@ class MDN:
     sigma_out: tf.Tensor
     loss: tf.Tensor
     train_step: tf.Operation
+    nll: tf.Tensor = None
 
 
 def _placeholders():
@@ -133,28 +135,86 @@ def mixture_nll(y, p_out, mu_out, sigma_out, epsilon=1e-5):
     return tf.reduce_mean(loss)
 
 
-def build_mdn(mixture_size=12, hidden_units=(64, 128), learning_rate=0.01, epsilon=1e-5):
+def mixture_nll_stable(y, p_logits, mu_out, log_sigma):
+    """The same negative log-likelihood as ``mixture_nll``, in log space and without clamps.
+
+        log N_k = -(y - mu_k)^2 / (2 sigma_k^2) - log sigma_k - log(2 pi) / 2,  sigma_k = exp(s_k)
+        loss = mean_n [ -logsumexp_k ( log_softmax(p_logits)_k + log N_k ) ]
+
+    It takes the head's raw outputs (before softmax and exp), so no probability or density
+    is ever formed: the loss and its gradients stay finite and informative for points far
+    from every component, where the article's clamp returns -log(eps) with zero gradient.
+
+    Args:
+        y: (batch, 1) targets.
+        p_logits, mu_out, log_sigma: (batch, K) the three thirds of the "out" layer.
+
+    Returns:
+        scalar float32 tensor.
+    """
+    require_graph_mode("mixture_nll_stable")
+    log_p = tf.nn.log_softmax(p_logits, axis=1)
+    z = (y - mu_out) * tf.exp(-log_sigma)
+    log_normal = -0.5 * tf.square(z) - log_sigma - 0.5 * math.log(2 * math.pi)
+    return -tf.reduce_mean(tf.reduce_logsumexp(log_p + log_normal, axis=1))
+
+
+def build_mdn(
+    mixture_size=12,
+    hidden_units=(64, 128),
+    learning_rate=0.01,
+    epsilon=1e-5,
+    stable_loss=False,
+    weight_decay=0.0,
+    activation="relu",
+):
     """The article's Mixture Density Network, in the default graph.
 
     x (None, 1) -> relu "hidden1" (64) -> relu "hidden2" (128) -> linear "out" (3K),
     split in the article's order into weights, means, sigmas:
     p_out = softmax(p), mu_out, sigma_out = exp(sigma); loss = ``mixture_nll``; Adam.
+
+    Beyond the article: ``stable_loss=True`` trains on ``mixture_nll_stable`` instead
+    (``epsilon`` is then unused), and ``weight_decay`` > 0 adds
+    weight_decay * sum of squared kernel entries to the minimised objective (not to ``loss``);
+    ``activation`` ("relu", "tanh" or a callable) replaces the hidden layers' relu.
     """
     require_graph_mode("build_mdn")
     mixture_size = _checks.positive_int("mixture_size", mixture_size)
     hidden_units = _checks.unit_sequence("hidden_units", hidden_units)
     learning_rate = _checks.positive_float("learning_rate", learning_rate)
     epsilon = _checks.positive_float("epsilon", epsilon)
+    if not isinstance(stable_loss, bool):
+        raise TypeError(f"stable_loss must be True or False, got {stable_loss!r}")
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)):
+        raise TypeError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
+    if not 0 <= weight_decay < float("inf"):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
     x, y = _placeholders()
     hidden = x
     for i, units in enumerate(hidden_units, start=1):
-        hidden = dense(hidden, units=units, activation=tf.nn.relu, name=f"hidden{i}")
+        hidden = dense(hidden, units=units, activation=activation, name=f"hidden{i}")
     out = dense(hidden, units=mixture_size * 3, activation=None, name="out")
     p, mu_out, sigma = tf.split(out, 3, 1)
     p_out = tf.nn.softmax(p, name="prob_dist")
     sigma_out = tf.exp(sigma, name="sigma")
-    loss = mixture_nll(y, p_out, mu_out, sigma_out, epsilon=epsilon)
-    train_step = tf1.train.AdamOptimizer(learning_rate=learning_rate).minimize(loss)
+    nll = mixture_nll_stable(y, p, mu_out, sigma)
+    if stable_loss:
+        loss = nll
+    else:
+        loss = mixture_nll(y, p_out, mu_out, sigma_out, epsilon=epsilon)
+    objective = loss
+    if weight_decay > 0:
+        kernels = [v for v in tf1.trainable_variables() if v.name.endswith("/kernel:0")]
+        objective = loss + weight_decay * tf.add_n([tf.reduce_sum(tf.square(k)) for k in kernels])
+    train_step = tf1.train.AdamOptimizer(learning_rate=learning_rate).minimize(objective)
     return MDN(
-        x=x, y=y, p_out=p_out, mu_out=mu_out, sigma_out=sigma_out, loss=loss, train_step=train_step
+        x=x,
+        y=y,
+        p_out=p_out,
+        mu_out=mu_out,
+        sigma_out=sigma_out,
+        loss=loss,
+        train_step=train_step,
+        nll=nll,
     )

@@ -1,0 +1,133 @@
+"""The best possible score, the exact held-out NLL, the stable loss and fit_mdn."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy.special import logsumexp
+
+import mdn_tf
+from mdn_tf.fit import Recipe, fit_mdn
+
+tf1 = tf.compat.v1
+
+
+def test_bayes_optimal_nll_matches_monte_carlo():
+    """H(Y|X) = E[-log p(y|x)], with p(x) itself estimated by Monte Carlo over y."""
+    rng = np.random.default_rng(0)
+    n, m = 4000, 4000
+    y = rng.uniform(-10.5, 10.5, n)
+    x = mdn_tf.sine_curve(y) + rng.standard_normal(n)
+    y_j = rng.uniform(-10.5, 10.5, m)
+    log_kernel = -0.5 * (x[:, None] - mdn_tf.sine_curve(y_j)[None, :]) ** 2
+    log_p_x = logsumexp(log_kernel, axis=1) - math.log(m) - 0.5 * math.log(2 * math.pi)
+    log_p_x_given_y = -0.5 * (x - mdn_tf.sine_curve(y)) ** 2 - 0.5 * math.log(2 * math.pi)
+    nll = -(log_p_x_given_y - math.log(21) - log_p_x)
+    se = nll.std() / math.sqrt(n)
+    assert mdn_tf.bayes_optimal_nll() == pytest.approx(nll.mean(), abs=4 * se + 0.005)
+    assert mdn_tf.bayes_optimal_nll() == pytest.approx(1.288, abs=5e-4)
+
+
+def test_held_out_nll_matches_the_direct_formula(rng):
+    n, k = 200, 5
+    p = rng.dirichlet(np.ones(k), size=n)
+    mu, sigma = rng.normal(scale=3, size=(n, k)), np.exp(rng.normal(scale=0.5, size=(n, k)))
+    y = rng.normal(scale=3, size=(n, 1))
+    dens = p * np.exp(-((y - mu) ** 2) / (2 * sigma**2)) / (np.sqrt(2 * np.pi) * sigma)
+    direct = -np.mean(np.log(dens.sum(axis=1)))
+    assert mdn_tf.held_out_nll(p, mu, sigma, y) == pytest.approx(direct, rel=1e-12)
+    assert mdn_tf.held_out_nll(p, mu, sigma, y[:, 0]) == pytest.approx(direct, rel=1e-12)
+
+
+@pytest.mark.parametrize(("y", "sigma"), [(1e4, 1.0), (1e4, 1e-3), (0.0, 1e-30), (3.0, 1e30)])
+def test_held_out_nll_is_exact_where_the_direct_formula_fails(y, sigma):
+    # one component with weight 1: -log N(y; 0, sigma) in closed form, however extreme
+    closed = 0.5 * (y / sigma) ** 2 + math.log(sigma) + 0.5 * math.log(2 * math.pi)
+    got = mdn_tf.held_out_nll([[1.0, 0.0]], [[0.0, 5.0]], [[sigma, 1.0]], [[y]])
+    assert math.isfinite(got)
+    assert got == pytest.approx(closed, rel=1e-12)
+
+
+def _losses(k=12):
+    y = tf1.placeholder(tf.float32, (None, 1))
+    logits, mu, log_sigma = (tf1.placeholder(tf.float32, (None, k)) for _ in range(3))
+    article = mdn_tf.mixture_nll(y, tf.nn.softmax(logits), mu, tf.exp(log_sigma))
+    stable = mdn_tf.mixture_nll_stable(y, logits, mu, log_sigma)
+    return (y, logits, mu, log_sigma), article, stable
+
+
+def test_stable_loss_equals_the_article_loss_without_clamps(sess, rng):
+    feeds, article, stable = _losses()
+    values = [
+        rng.normal(scale=2, size=(100, 1)),
+        rng.normal(size=(100, 12)),
+        rng.normal(scale=2, size=(100, 12)),
+        rng.normal(scale=0.3, size=(100, 12)),
+    ]
+    a, s = sess.run([article, stable], dict(zip(feeds, values)))
+    assert 0 < a < 10  # every point's likelihood is far above epsilon here
+    assert s == pytest.approx(a, rel=1e-5)
+
+
+def test_stable_gradients_stay_finite_far_from_every_mean(sess):
+    feeds, article, stable = _losses(k=3)
+    values = [[[1e4]], [[0.0, 1.0, -1.0]], [[0.0, 1.0, -1.0]], [[0.0, -3.0, 2.0]]]
+    grads_stable = tf.gradients(stable, list(feeds[1:]))
+    grads_article = tf.gradients(article, list(feeds[1:]))
+    feed = {f: np.asarray(v, dtype=np.float32) for f, v in zip(feeds, values)}
+    loss_s, g_s = sess.run([stable, grads_stable], feed)
+    loss_a, g_a = sess.run([article, grads_article], feed)
+    assert np.isfinite(loss_s) and loss_s > 1e5  # ~ (1e4 / e^2)^2 / 2 from the widest component
+    assert all(np.all(np.isfinite(g)) for g in g_s)
+    assert np.abs(g_s[1]).max() > 0  # the means are pulled towards y
+    # the article's loss sits on its clamp there: -log(eps), and no gradient at all
+    assert loss_a == pytest.approx(-math.log(1e-5), rel=1e-6)
+    assert all(np.all(g == 0) for g in g_a)
+
+
+TINY = Recipe(
+    epochs=40,
+    validation_fraction=0.2,
+    check_every=5,
+    patience=3,
+    ensemble=2,
+    stable_loss=True,
+    input_noise=0.1,
+    target_noise=0.1,
+)
+
+
+def test_fit_mdn_is_reproducible_and_predicts_mixtures():
+    x_data, y_data = mdn_tf.swap_axes(*mdn_tf.make_sine_data(300, seed=0))
+    a = fit_mdn(x_data, y_data, recipe=TINY, seed=5)
+    b = fit_mdn(x_data, y_data, recipe=TINY, seed=5)
+    np.testing.assert_array_equal(a.loss_history, b.loss_history)
+    x_test = np.linspace(-12, 12, 7)
+    p_a, mu_a, sigma_a = a.predict(x_test)
+    np.testing.assert_array_equal(p_a, b.predict(x_test)[0])
+    assert p_a.shape == mu_a.shape == sigma_a.shape == (7, 24)  # 12 components x 2 members
+    np.testing.assert_allclose(p_a.sum(axis=1), 1.0, atol=1e-5)
+    assert np.all(sigma_a > 0)
+    assert len(a.best_epochs) == 2 and all(5 <= e <= 40 for e in a.best_epochs)
+    a.close()
+    b.close()
+
+
+def test_fit_mdn_seed_recipe_is_the_article(graph):
+    recipe = mdn_tf.fit.RECIPES["seed"]
+    assert (recipe.mixture_size, recipe.hidden_units, recipe.learning_rate) == (12, (64, 128), 0.01)
+    assert (recipe.epochs, recipe.stable_loss, recipe.ensemble) == (2500, False, 1)
+    assert recipe.validation_fraction == 0 and recipe.weight_decay == 0
+
+
+def test_fit_mdn_rejects_bad_arguments():
+    x_data, y_data = mdn_tf.swap_axes(*mdn_tf.make_sine_data(20, seed=0))
+    with pytest.raises(ValueError, match="recipe"):
+        fit_mdn(x_data, y_data, recipe="best")
+    with pytest.raises(ValueError, match="same number of rows"):
+        fit_mdn(x_data, y_data[:10])
+    y_bad = y_data.copy()
+    y_bad[3] = np.nan
+    with pytest.raises(ValueError, match="y_data must be finite"):
+        fit_mdn(x_data, y_bad)

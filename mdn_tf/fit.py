@@ -40,6 +40,22 @@ class Recipe:
     target_noise: float = 0.0
     refit: bool = False
 
+    def __post_init__(self):
+        for name in ("mixture_size", "epochs", "check_every", "patience", "ensemble"):
+            _checks.positive_int(name, getattr(self, name))
+        _checks.unit_sequence("hidden_units", self.hidden_units)
+        _checks.positive_float("learning_rate", self.learning_rate)
+        for name in ("weight_decay", "input_noise", "target_noise"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a number >= 0, got {value!r}")
+            if not 0 <= value < float("inf"):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(
+                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
+            )
+
 
 RECIPES = {
     # the article exactly: 12 components, 64/128 relu, clamped NLL, Adam 0.01, 2500 epochs
@@ -179,6 +195,10 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None):
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
         raise TypeError(f"seed must be an int or None, got {seed!r}")
     if monitor is not None:
+        if not isinstance(monitor, (tuple, list)) or len(monitor) != 2:
+            raise TypeError(
+                f"monitor must be an (x, y) pair of arrays, got {type(monitor).__name__}"
+            )
         mx, my = _checks.column("monitor[0]", monitor[0]), _checks.column("monitor[1]", monitor[1])
         _checks.same_length(**{"monitor[0]": mx, "monitor[1]": my})
         monitor = (mx.astype(np.float32), my.astype(np.float32))

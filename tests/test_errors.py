@@ -84,3 +84,31 @@ def test_fresh_process_is_quiet_and_eager_mode_says_how_to_switch():
     assert out.returncode == 0, out.stderr
     assert "tf.compat.v1.disable_eager_execution()" in out.stdout
     assert out.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("epochs", 0, ValueError),
+        ("epochs", 2.5, TypeError),
+        ("ensemble", -1, ValueError),
+        ("learning_rate", 0.0, ValueError),
+        ("validation_fraction", 1.0, ValueError),
+        ("input_noise", -0.1, ValueError),
+        ("hidden_units", (), ValueError),
+    ],
+)
+def test_recipes_reject_bad_fields(field, value, error):
+    with pytest.raises(error, match=field):
+        mdn_tf.Recipe(**{field: value})
+
+
+def test_evaluation_functions_reject_bad_shapes_and_values():
+    with pytest.raises(ValueError, match="same number of rows"):
+        mdn_tf.held_out_nll([[1.0]], [[0.0]], [[1.0]], [0.0, 1.0])
+    with pytest.raises(ValueError, match="y must be finite"):
+        mdn_tf.held_out_nll([[1.0]], [[0.0]], [[1.0]], [np.inf])
+    with pytest.raises(ValueError, match="sigma_val must be > 0"):
+        mdn_tf.mixture_density([[1.0]], [[0.0]], [[-1.0]], [0.0])
+    with pytest.raises(TypeError, match="monitor"):
+        mdn_tf.fit_mdn(np.zeros((5, 1)), np.zeros((5, 1)), monitor=np.zeros((5, 1)))

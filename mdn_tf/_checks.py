@@ -52,6 +52,23 @@ def _numeric_array(name, value):
     return arr.astype(np.float64, copy=False)
 
 
+def finite_array(name, value):
+    """Return ``value`` as a float64 array of finite numbers (any shape)."""
+    arr = _numeric_array(name, value)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got NaN or infinite values")
+    return arr
+
+
+def finite_scalar(name, value):
+    """Return ``value`` as a finite float, or raise TypeError/ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
 def column(name, value, finite=True):
     """Return ``value`` as a float64 array of shape (n, 1); accepts (n,) or (n, 1), n >= 1."""
     arr = _numeric_array(name, value)

@@ -8,6 +8,7 @@ For the swapped data, y ~ U(-10.5, 10.5) and x = f(y) + N(0, 1) with f = ``sine_
 
 import numpy as np
 
+from mdn_tf import _checks
 from mdn_tf.data import X_RANGE, sine_curve
 
 _WIDTH = X_RANGE[1] - X_RANGE[0]  # 21
@@ -30,15 +31,15 @@ def inverse_density(x, y):
     Returns:
         float64 array (n, m); zero outside [-10.5, 10.5].
     """
-    x = np.asarray(x, dtype=np.float64).reshape(-1, 1)
-    y = np.asarray(y, dtype=np.float64).reshape(1, -1)
+    x = _checks.finite_array("x", x).reshape(-1, 1)
+    y = _checks.finite_array("y", y).reshape(1, -1)
     inside = (y >= X_RANGE[0]) & (y <= X_RANGE[1])
     return np.where(inside, _normal_pdf(x - sine_curve(y)) / _WIDTH / marginal_density(x), 0.0)
 
 
 def _integrate_over_y(x, weight):
     """∫ weight(y) N(x; f(y), 1) dy over [-10.5, 10.5] for each x, shape (n,), in blocks."""
-    x = np.asarray(x, dtype=np.float64).reshape(-1, 1)
+    x = _checks.finite_array("x", x).reshape(-1, 1)
     f_grid = sine_curve(_Y_GRID)[None, :]
     blocks = [
         np.trapezoid(weight * _normal_pdf(x[i : i + _CHUNK] - f_grid), _Y_GRID, axis=1)
@@ -62,7 +63,8 @@ def inverse_mean(x):
 
 def inverse_branches(x):
     """All y in [-10.5, 10.5] with f(y) = x, sorted: the branches of the inverse at scalar x."""
-    g = sine_curve(_Y_GRID) - float(x)
+    x = _checks.finite_scalar("x", x)
+    g = sine_curve(_Y_GRID) - x
     idx = np.nonzero(np.sign(g[:-1]) * np.sign(g[1:]) <= 0)[0]
     # linear interpolation inside each bracketing grid step; drop duplicates at exact zeros
     y0, y1, g0, g1 = _Y_GRID[idx], _Y_GRID[idx + 1], g[idx], g[idx + 1]

@@ -112,3 +112,16 @@ def test_evaluation_functions_reject_bad_shapes_and_values():
         mdn_tf.mixture_density([[1.0]], [[0.0]], [[-1.0]], [0.0])
     with pytest.raises(TypeError, match="monitor"):
         mdn_tf.fit_mdn(np.zeros((5, 1)), np.zeros((5, 1)), monitor=np.zeros((5, 1)))
+
+
+def test_truth_functions_reject_bad_input():
+    with pytest.raises(ValueError, match="x must be finite"):
+        mdn_tf.inverse_branches(float("nan"))
+    with pytest.raises(TypeError, match="x must be a real number"):
+        mdn_tf.inverse_branches([1.0, 2.0])
+    with pytest.raises(ValueError, match="x must be finite"):
+        mdn_tf.inverse_mean([0.0, np.inf])
+    with pytest.raises(TypeError, match="y must hold real numbers"):
+        mdn_tf.inverse_density([0.0], ["a"])
+    with pytest.raises(TypeError, match="x must hold real numbers"):
+        mdn_tf.sine_curve("1.0")

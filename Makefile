@@ -24,7 +24,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	touch $@
 
 notebooks: $(STAMP)  ## execute every notebook top to bottom and store its outputs in place
-	$(PY) tools/run_notebooks.py $(NOTEBOOKS)
+	$(PY) tools/run_notebooks.py --figures docs/figures $(NOTEBOOKS)
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 

@@ -1,12 +1,12 @@
 """Execute notebooks top to bottom and store their outputs in place.
 
-    python tools/run_notebooks.py notebooks/01_single_valued_fit.ipynb [...]
+    python tools/run_notebooks.py [--figures DIR] notebooks/01_single_valued_fit.ipynb [...]
 
 Each notebook runs in a fresh python3 kernel from its own folder. Its file is replaced
 only after the whole run succeeded (write to a temporary file, then rename), so an error
 or an interrupt leaves the stored notebook as it was. No timing metadata is recorded and
 the notebook metadata is normalised, so two runs on one machine give identical files.
-The figures are also written to docs/figures/NN_k.png, for the README.
+With --figures DIR the figures are also written to DIR/NN_k.png (the README's images).
 """
 
 import base64
@@ -20,14 +20,13 @@ import nbformat
 from nbclient import NotebookClient
 
 TIMEOUT_S = 600
-FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
 METADATA = {
     "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
     "language_info": {"name": "python"},
 }
 
 
-def run(path):
+def run(path, figures=None):
     """Execute one notebook and atomically replace it with the executed version."""
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
@@ -54,13 +53,14 @@ def run(path):
     except BaseException:
         os.unlink(tmp)
         raise
-    save_figures(nb, path.stem[:2])
+    if figures is not None:
+        save_figures(nb, Path(figures), path.stem[:2])
 
 
-def save_figures(nb, prefix):
-    """Write the notebook's figures to docs/figures/<prefix>_<k>.png for the README."""
-    FIGURES.mkdir(parents=True, exist_ok=True)
-    for old in FIGURES.glob(f"{prefix}_*.png"):
+def save_figures(nb, folder, prefix):
+    """Write the notebook's figures to <folder>/<prefix>_<k>.png."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob(f"{prefix}_*.png"):
         old.unlink()
     pngs = [
         out.data["image/png"]
@@ -70,15 +70,18 @@ def save_figures(nb, prefix):
         if "image/png" in out.get("data", {})
     ]
     for k, png in enumerate(pngs, start=1):
-        (FIGURES / f"{prefix}_{k}.png").write_bytes(base64.b64decode(png))
+        (folder / f"{prefix}_{k}.png").write_bytes(base64.b64decode(png))
 
 
-def main(paths):
-    if not paths:
-        sys.exit("usage: run_notebooks.py NOTEBOOK.ipynb [...]")
-    for path in paths:
+def main(argv):
+    figures = None
+    if argv[:1] == ["--figures"]:
+        figures, argv = argv[1], argv[2:]
+    if not argv:
+        sys.exit("usage: run_notebooks.py [--figures DIR] NOTEBOOK.ipynb [...]")
+    for path in argv:
         start = time.perf_counter()
-        run(path)
+        run(path, figures)
         print(f"{path}: executed in {time.perf_counter() - start:.1f} s")
 
 

@@ -26,6 +26,22 @@ def positive_float(name, value):
     return float(value)
 
 
+def non_negative_float(name, value):
+    """Return ``value`` as a finite float >= 0, or raise TypeError/ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number >= 0, got {type(value).__name__} {value!r}")
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def optional_seed(name, value):
+    """Return ``value`` if it is None or an int (a seed), else raise TypeError."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+        raise TypeError(f"{name} must be an int or None, got {type(value).__name__} {value!r}")
+    return value
+
+
 def unit_sequence(name, value):
     """Return a non-empty tuple of positive ints (layer widths)."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):

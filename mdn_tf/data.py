@@ -26,8 +26,7 @@ def make_sine_data(n_samples=1000, seed=None):
         (x_data, y_data): float32 arrays of shape (n_samples, 1).
     """
     n_samples = _checks.positive_int("n_samples", n_samples)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise TypeError(f"seed must be an int or None, got {type(seed).__name__} {seed!r}")
+    seed = _checks.optional_seed("seed", seed)
     rng = np.random.default_rng(seed)
     x_data = rng.uniform(*X_RANGE, size=(n_samples, 1))
     r_data = rng.normal(size=(n_samples, 1))

@@ -1,7 +1,7 @@
 """Train an MDN end to end: the article's recipe, and a tuned one that generalises better."""
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,9 +20,7 @@ class Recipe:
     the weights of its best check. ``ensemble`` members are averaged as one mixture.
     ``input_noise`` and ``target_noise`` > 0 add fresh Gaussian noise of that standard
     deviation to the training x and y at every epoch (noise regularisation, which smooths
-    the learned density; Rothfuss et al. 2019). With ``refit`` each member, once early
-    stopping has chosen its epoch count, is trained again from scratch on all the points
-    for that many epochs, so no point is left out of the final model.
+    the learned density; Rothfuss et al. 2019).
     """
 
     mixture_size: int = 12
@@ -38,7 +36,6 @@ class Recipe:
     ensemble: int = 1
     input_noise: float = 0.0
     target_noise: float = 0.0
-    refit: bool = False
 
     def __post_init__(self):
         for name in ("mixture_size", "epochs", "check_every", "patience", "ensemble"):
@@ -46,11 +43,7 @@ class Recipe:
         _checks.unit_sequence("hidden_units", self.hidden_units)
         _checks.positive_float("learning_rate", self.learning_rate)
         for name in ("weight_decay", "input_noise", "target_noise"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{name} must be a number >= 0, got {value!r}")
-            if not 0 <= value < float("inf"):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+            _checks.non_negative_float(name, getattr(self, name))
         if not 0 <= self.validation_fraction < 1:
             raise ValueError(
                 f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
@@ -192,8 +185,7 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None):
     x_data = _checks.column("x_data", x_data)
     y_data = _checks.column("y_data", y_data)
     _checks.same_length(x_data=x_data, y_data=y_data)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise TypeError(f"seed must be an int or None, got {seed!r}")
+    seed = _checks.optional_seed("seed", seed)
     if monitor is not None:
         if not isinstance(monitor, (tuple, list)) or len(monitor) != 2:
             raise TypeError(
@@ -218,12 +210,6 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None):
         member, loss, val, mon, best_epoch = _train_member(
             recipe, x_tr, y_tr, x_va, y_va, member_seed, monitor
         )
-        if recipe.refit and x_va is not None:
-            member[0].close()
-            full = replace(recipe, epochs=best_epoch)
-            member, loss, _, mon, best_epoch = _train_member(
-                full, x_data, y_data, None, None, member_seed, monitor
-            )
         members.append(member)
         losses.append(loss)
         vals.append(val)

@@ -186,10 +186,7 @@ def build_mdn(
     epsilon = _checks.positive_float("epsilon", epsilon)
     if not isinstance(stable_loss, bool):
         raise TypeError(f"stable_loss must be True or False, got {stable_loss!r}")
-    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)):
-        raise TypeError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
-    if not 0 <= weight_decay < float("inf"):
-        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    weight_decay = _checks.non_negative_float("weight_decay", weight_decay)
     x, y = _placeholders()
     hidden = x
     for i, units in enumerate(hidden_units, start=1):

@@ -10,7 +10,7 @@ export TF_ENABLE_ONEDNN_OPTS ?= 0
 export TF_NUM_INTRAOP_THREADS ?= 1
 export PYTHONHASHSEED ?= 0
 
-.PHONY: help install notebooks test test-unit test-notebooks evaluate lint format constraints clean
+.PHONY: help install notebooks test test-unit test-notebooks evaluate bench lint format constraints clean
 
 help:  ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ test-notebooks: $(STAMP)  ## nbval only: re-run the notebooks, compare with thei
 
 evaluate: $(STAMP)  ## score the article's and the tuned recipe against the best possible NLL
 	$(PY) -m mdn_tf.evaluate
+
+bench: $(STAMP)  ## time training against the machine's matmul floor and peer stacks (~4 min)
+	$(PY) -m mdn_tf.bench
 
 lint: $(STAMP)  ## ruff: lint and format check, notebooks included
 	$(PY) -m ruff check .

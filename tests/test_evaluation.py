@@ -16,7 +16,7 @@ tf1 = tf.compat.v1
 def test_bayes_optimal_nll_matches_monte_carlo():
     """H(Y|X) = E[-log p(y|x)], with p(x) itself estimated by Monte Carlo over y."""
     rng = np.random.default_rng(0)
-    n, m = 4000, 4000
+    n, m = 3000, 3000
     y = rng.uniform(-10.5, 10.5, n)
     x = mdn_tf.sine_curve(y) + rng.standard_normal(n)
     y_j = rng.uniform(-10.5, 10.5, m)

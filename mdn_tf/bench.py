@@ -1,0 +1,287 @@
+"""Time the article's MDN training against this machine's limit and the stacks users pick.
+
+    python -m mdn_tf.bench [--json] [--runs 5] [--quick]
+
+1. The project's path: the article's TF1 session loop (``build_mdn``, 2500 full-batch Adam
+   epochs on 1000 points, the loss fetched every epoch as in notebook 3). ``train_s`` is
+   the median of ``--runs`` runs; ``floor_s`` is the FLOPs those epochs need divided by the
+   float32 matmul rate numpy reaches on large square matrices in the same run.
+2. Peers doing the same work: TF2 eager with ``tf.function``, Keras 3 ``model.fit`` with
+   full batches, PyTorch on the CPU (when installed; see requirements-bench.txt).
+3. Each notebook's execution time and ``make test``'s wall time (left out with --quick).
+
+FLOPs per epoch, for the 1-64-128-36 network and N points (matmuls only; element-wise
+ops, the loss and Adam's update add well under 5%):
+forward 2N(1*64 + 64*128 + 128*36) = 2N * 12864; backward, weight gradients the same and
+input gradients of layers 2 and 3 2N(64*128 + 128*36) = 2N * 12800; in all 2N * 38528,
+77.1 MFLOP per epoch for N = 1000.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mdn_tf._tf import tf, tf1
+from mdn_tf.data import make_sine_data, swap_axes
+from mdn_tf.graph import build_mdn
+
+N_POINTS, EPOCHS, K = 1000, 2500, 12
+LAYERS = (1, 64, 128, 3 * K)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def flops_per_epoch(n=N_POINTS, layers=LAYERS):
+    """Matmul FLOPs of one full-batch forward and backward pass (see the module docstring)."""
+    macs = sum(a * b for a, b in zip(layers[:-1], layers[1:]))  # forward = weight gradients
+    input_grads = sum(a * b for a, b in zip(layers[1:-1], layers[2:]))  # layers 2 and up
+    return 2 * n * (2 * macs + input_grads)
+
+
+def sgemm_rate(size=2048, repeats=7):
+    """Best float32 matmul rate numpy reaches on (size x size) matrices, in FLOP/s."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    a @ b  # warm-up
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _data():
+    x_data, y_data = swap_axes(*make_sine_data(N_POINTS, seed=0))
+    return x_data, y_data
+
+
+def train_tf1_session():
+    """The article's loop, as in notebook 3. Returns (seconds, final loss)."""
+    x_data, y_data = _data()
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.set_random_seed(0)
+        mdn = build_mdn()
+        sess = tf1.Session(graph=graph)
+        sess.run(tf1.global_variables_initializer())
+    feed = {mdn.x: x_data, mdn.y: y_data}
+    start = time.perf_counter()
+    for _ in range(EPOCHS):
+        _, loss_val = sess.run([mdn.train_step, mdn.loss], feed)
+    seconds = time.perf_counter() - start
+    sess.close()
+    return seconds, float(loss_val)
+
+
+def _tf2_model():
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.Input((1,)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(3 * K),
+        ]
+    )
+
+
+def _tf2_loss(y, out):
+    # the article's clamped NLL on the raw head, the same formula as mixture_nll
+    p, mu, sigma = tf.split(out, 3, axis=1)
+    p, sigma = tf.nn.softmax(p), tf.maximum(tf.exp(sigma), 1e-5)
+    normal = tf.exp(-tf.square(y - mu) / (2 * tf.square(sigma))) / (np.sqrt(2 * np.pi) * sigma)
+    return tf.reduce_mean(-tf.math.log(tf.maximum(tf.reduce_sum(p * normal, 1), 1e-5)))
+
+
+def _in_eager_subprocess(name):
+    """Run a peer in a fresh process: eager execution is off in this one."""
+    code = f"import json, mdn_tf.bench as b; print(json.dumps(b.{name}()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def peer_tf_function():
+    """TF2 eager, one ``tf.function`` train step per epoch."""
+    x_data, y_data = _data()
+    model, opt = _tf2_model(), tf.keras.optimizers.Adam(0.01)
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = _tf2_loss(y, model(x))
+        opt.apply_gradients(
+            zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+        )
+        return loss
+
+    x, y = tf.constant(x_data), tf.constant(y_data)
+    step(x, y)
+    return _timed(lambda: [step(x, y) for _ in range(EPOCHS)])
+
+
+def peer_keras_fit():
+    """Keras 3 ``model.fit``, full batches, no validation."""
+    import keras
+
+    x_data, y_data = _data()
+    model = _tf2_model()
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss=_tf2_loss)
+    model.fit(x_data, y_data, batch_size=N_POINTS, epochs=1, verbose=0)
+    return _timed(
+        lambda: model.fit(
+            x_data, y_data, batch_size=N_POINTS, epochs=EPOCHS, verbose=0, shuffle=False
+        )
+    )
+
+
+def peer_torch():
+    """PyTorch eager on the CPU, the same network, loss and optimiser."""
+    import torch
+
+    x_data, y_data = _data()
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(1, 64),
+        torch.nn.ReLU(),
+        torch.nn.Linear(64, 128),
+        torch.nn.ReLU(),
+        torch.nn.Linear(128, 3 * K),
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+    x, y = torch.from_numpy(x_data), torch.from_numpy(y_data)
+
+    def loss_fn(out):
+        p, mu, sigma = out.split(K, dim=1)
+        p, sigma = torch.softmax(p, 1), torch.clamp(torch.exp(sigma), min=1e-5)
+        normal = torch.exp(-((y - mu) ** 2) / (2 * sigma**2)) / (np.sqrt(2 * np.pi) * sigma)
+        return (-torch.log(torch.clamp((p * normal).sum(1), min=1e-5))).mean()
+
+    def train():
+        for _ in range(EPOCHS):
+            opt.zero_grad()
+            loss = loss_fn(net(x))
+            loss.backward()
+            opt.step()
+
+    return _timed(train)
+
+
+PEERS = {
+    "tf_function": ("tensorflow", "peer_tf_function"),
+    "keras_fit": ("keras", "peer_keras_fit"),
+    "torch": ("torch", "peer_torch"),
+}
+
+
+def _peer(module, name):
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        return None, f"{module} is not installed (pip install -r requirements-bench.txt)"
+    try:
+        return round(_in_eager_subprocess(name), 3), None
+    except subprocess.CalledProcessError as err:
+        return None, f"failed: {err.stderr.strip().splitlines()[-1]}"
+
+
+def notebook_times():
+    """Seconds to execute each notebook (nothing is written)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    times = {}
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(
+            nb, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        )
+        times[path.stem] = round(_timed(client.execute), 2)
+    return times
+
+
+def make_test_seconds():
+    """Wall time of ``make test`` (the venv already installed)."""
+    return round(
+        _timed(lambda: subprocess.run(["make", "test"], cwd=ROOT, check=True, capture_output=True)),
+        1,
+    )
+
+
+def run(runs=5, quick=False):
+    """Measure everything; returns the dict that ``--json`` prints."""
+    rate = sgemm_rate()
+    flops = flops_per_epoch() * EPOCHS
+    trials = [train_tf1_session() for _ in range(runs)]
+    seconds = [s for s, _ in trials]
+    train_s = statistics.median(seconds)
+    floor_s = flops / rate
+    result = {
+        "train_s": round(train_s, 3),
+        "floor_s": round(floor_s, 3),
+        "ratio_to_floor": round(train_s / floor_s, 2),
+        "train_s_runs": [round(s, 3) for s in seconds],
+        "final_loss": round(trials[0][1], 4),
+        "flops_per_epoch": flops_per_epoch(),
+        "epochs": EPOCHS,
+        "sgemm_gflops": round(rate / 1e9, 1),
+        "threads": {
+            "TF_NUM_INTRAOP_THREADS": os.environ.get("TF_NUM_INTRAOP_THREADS"),
+            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+            "cpus": os.cpu_count(),
+        },
+        "peers": {},
+        "peer_notes": {},
+    }
+    for key, (module, name) in PEERS.items():
+        result["peers"][key], note = _peer(module, name)
+        if note:
+            result["peer_notes"][key] = note
+    if not quick:
+        result["notebook_s"] = notebook_times()
+        result["make_test_s"] = make_test_seconds()
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m mdn_tf.bench", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--runs", type=int, default=5, help="training runs for the median")
+    parser.add_argument("--quick", action="store_true", help="skip notebook and make test times")
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    tf1.disable_eager_execution()
+    result = run(args.runs, args.quick)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(
+        f"article's training (TF1 session, {EPOCHS} epochs): median {result['train_s']} s "
+        f"over {args.runs} runs {result['train_s_runs']}"
+    )
+    print(
+        f"floor: {result['flops_per_epoch'] / 1e6:.1f} MFLOP/epoch at {result['sgemm_gflops']} "
+        f"GFLOP/s = {result['floor_s']} s; ratio to floor {result['ratio_to_floor']}"
+    )
+    for key, value in result["peers"].items():
+        print(f"peer {key}: {value if value is not None else result['peer_notes'][key]}")
+    for key in ("notebook_s", "make_test_s"):
+        if key in result:
+            print(f"{key}: {result[key]}")
+
+
+if __name__ == "__main__":
+    main()

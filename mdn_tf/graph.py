@@ -107,6 +107,24 @@ def build_mlp(hidden_units=20, learning_rate=0.1):
     return MLP(x=x, y=y, y_out=y_out, loss=loss, train_step=train_step)
 
 
+def _check_head(y, **params):
+    """Static shape checks: y (batch, 1); the mixture tensors (batch, K) with one K."""
+    y = tf.convert_to_tensor(y, dtype=tf.float32)
+    if y.shape.rank is not None and (y.shape.rank != 2 or y.shape[-1] not in (None, 1)):
+        raise ValueError(f"y must have shape (batch, 1), got {y.shape}")
+    widths = {}
+    for name, value in params.items():
+        value = tf.convert_to_tensor(value, dtype=tf.float32)
+        if value.shape.rank is not None and value.shape.rank != 2:
+            raise ValueError(f"{name} must have shape (batch, K), got {value.shape}")
+        params[name] = value
+        if value.shape.rank == 2 and value.shape[-1] is not None:
+            widths[name] = value.shape[-1]
+    if len(set(widths.values())) > 1:
+        raise ValueError(f"{', '.join(params)} must have the same K, got {widths}")
+    return y, *params.values()
+
+
 def mixture_nll(y, p_out, mu_out, sigma_out, epsilon=1e-5):
     """The article's MDN loss: mean negative log-likelihood with epsilon clamps.
 
@@ -126,6 +144,7 @@ def mixture_nll(y, p_out, mu_out, sigma_out, epsilon=1e-5):
     """
     require_graph_mode("mixture_nll")
     epsilon = _checks.positive_float("epsilon", epsilon)
+    y, p_out, mu_out, sigma_out = _check_head(y, p_out=p_out, mu_out=mu_out, sigma_out=sigma_out)
     factor = 1 / math.sqrt(2 * math.pi)
     sigma = tf.maximum(sigma_out, epsilon)
     tmp = -tf.square(y - mu_out) / (2 * tf.square(sigma))
@@ -153,6 +172,9 @@ def mixture_nll_stable(y, p_logits, mu_out, log_sigma):
         scalar float32 tensor.
     """
     require_graph_mode("mixture_nll_stable")
+    y, p_logits, mu_out, log_sigma = _check_head(
+        y, p_logits=p_logits, mu_out=mu_out, log_sigma=log_sigma
+    )
     log_p = tf.nn.log_softmax(p_logits, axis=1)
     z = (y - mu_out) * tf.exp(-log_sigma)
     log_normal = -0.5 * tf.square(z) - log_sigma - 0.5 * math.log(2 * math.pi)

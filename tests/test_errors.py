@@ -125,3 +125,15 @@ def test_truth_functions_reject_bad_input():
         mdn_tf.inverse_density([0.0], ["a"])
     with pytest.raises(TypeError, match="x must hold real numbers"):
         mdn_tf.sine_curve("1.0")
+
+
+def test_losses_reject_mismatched_head_tensors(graph):
+    y = tf.compat.v1.placeholder(tf.float32, (None, 1))
+    a, b = (tf.compat.v1.placeholder(tf.float32, (None, 3)) for _ in range(2))
+    c = tf.compat.v1.placeholder(tf.float32, (None, 4))
+    with pytest.raises(ValueError, match="same K"):
+        mdn_tf.mixture_nll(y, a, b, c)
+    with pytest.raises(ValueError, match="y must have shape"):
+        mdn_tf.mixture_nll_stable(a, a, b, b)
+    with pytest.raises(ValueError, match="mu_out must have shape"):
+        mdn_tf.mixture_nll(y, a, tf.compat.v1.placeholder(tf.float32, (None,)), a)

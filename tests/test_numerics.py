@@ -51,7 +51,7 @@ def losses():
             yield lambda a, b, c, d: sess.run(fetch, {lg: a, mu: b, ls: c, y: d})
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
+@settings(max_examples=30, deadline=None, derandomize=True)
 @given(mixtures())
 def test_both_losses_and_gradients_stay_finite(losses, params):
     lg, mu, ls, y = params
@@ -64,7 +64,7 @@ def test_both_losses_and_gradients_stay_finite(losses, params):
         assert np.all(np.isfinite(g))
 
 
-@settings(max_examples=100, deadline=None, derandomize=True)
+@settings(max_examples=50, deadline=None, derandomize=True)
 @given(mixtures())
 def test_held_out_nll_finite_and_above_the_density_bound(params):
     """NLL >= -log of the highest density a mixture can reach: sum_k p_k / (sqrt(2 pi) sigma_k)."""
@@ -76,7 +76,7 @@ def test_held_out_nll_finite_and_above_the_density_bound(params):
     assert nll >= np.mean(-np.log(peak)) - 1e-9 * max(1.0, abs(nll))
 
 
-@settings(max_examples=40, deadline=None, derandomize=True)
+@settings(max_examples=20, deadline=None, derandomize=True)
 @given(mixtures(n=2))
 def test_sampling_is_finite_for_valid_mixtures(params):
     lg, mu, ls, _ = params

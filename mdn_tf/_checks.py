@@ -17,10 +17,15 @@ def positive_int(name, value):
     return int(value)
 
 
+def _real(name, value, expected):
+    """Raise TypeError unless ``value`` is a real number (bools excluded)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
+
+
 def positive_float(name, value):
     """Return ``value`` as a finite float > 0, or raise TypeError/ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive number, got {type(value).__name__} {value!r}")
+    _real(name, value, "a positive number")
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
@@ -28,8 +33,7 @@ def positive_float(name, value):
 
 def non_negative_float(name, value):
     """Return ``value`` as a finite float >= 0, or raise TypeError/ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number >= 0, got {type(value).__name__} {value!r}")
+    _real(name, value, "a number >= 0")
     if not 0 <= value < float("inf"):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
@@ -54,7 +58,8 @@ def unit_sequence(name, value):
     return units
 
 
-def _numeric_array(name, value):
+def numeric_array(name, value):
+    """Return ``value`` as a float64 array, or raise TypeError unless it holds real numbers."""
     try:
         arr = np.asarray(value)
     except Exception as err:  # ragged lists and the like
@@ -70,7 +75,7 @@ def _numeric_array(name, value):
 
 def finite_array(name, value):
     """Return ``value`` as a float64 array of finite numbers (any shape)."""
-    arr = _numeric_array(name, value)
+    arr = numeric_array(name, value)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got NaN or infinite values")
     return arr
@@ -78,8 +83,7 @@ def finite_array(name, value):
 
 def finite_scalar(name, value):
     """Return ``value`` as a finite float, or raise TypeError/ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    _real(name, value, "a real number")
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return float(value)
@@ -87,7 +91,7 @@ def finite_scalar(name, value):
 
 def column(name, value, finite=True):
     """Return ``value`` as a float64 array of shape (n, 1); accepts (n,) or (n, 1), n >= 1."""
-    arr = _numeric_array(name, value)
+    arr = numeric_array(name, value)
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[1] != 1 or arr.shape[0] == 0:
@@ -113,7 +117,7 @@ def mixture(p_val, mu_val, sigma_val):
     """
     arrays = {}
     for name, value in (("p_val", p_val), ("mu_val", mu_val), ("sigma_val", sigma_val)):
-        arr = _numeric_array(name, value)
+        arr = numeric_array(name, value)
         if arr.ndim != 2 or 0 in arr.shape:
             raise ValueError(f"{name} must have shape (N, K) with N, K >= 1, got {arr.shape}")
         if not np.all(np.isfinite(arr)):

@@ -9,7 +9,7 @@ X_RANGE = (-10.5, 10.5)
 
 def sine_curve(x):
     """The noise-free curve of the article: f(x) = 7 sin(0.75 x) + 0.5 x (any shape)."""
-    x = _checks._numeric_array("x", x)
+    x = _checks.numeric_array("x", x)
     return 7.0 * np.sin(0.75 * x) + 0.5 * x
 
 

@@ -4,6 +4,7 @@ Everything here adds ops to the default graph and needs graph mode
 (``tf.compat.v1.disable_eager_execution()``); train with a ``tf.compat.v1.Session``.
 """
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -72,6 +73,9 @@ class MDN:
 
     ``p_out``, ``mu_out``, ``sigma_out`` are (batch, mixture_size) tensors; ``nll`` is the
     exact mean NLL (``mixture_nll_stable``, no clamps), for monitoring whatever the loss.
+    With ``build_mdn(train_loop=True)``, ``train_loop`` runs one training step per leading
+    slice of ``xs``, ``ys`` (steps, batch, 1) in a single run and returns the (steps,)
+    losses; otherwise those three are None.
     """
 
     x: tf.Tensor
@@ -82,6 +86,9 @@ class MDN:
     loss: tf.Tensor
     train_step: tf.Operation
     nll: tf.Tensor = None
+    xs: tf.Tensor = None
+    ys: tf.Tensor = None
+    train_loop: tf.Tensor = None
 
 
 def _placeholders():
@@ -181,6 +188,15 @@ def mixture_nll_stable(y, p_logits, mu_out, log_sigma):
     return -tf.reduce_mean(tf.reduce_logsumexp(log_p + log_normal, axis=1))
 
 
+def _mdn_head(x, mixture_size, hidden_units, activation):
+    """The MDN's layers on x; creates its variables, or reuses them in a reusing scope."""
+    hidden = x
+    for i, units in enumerate(hidden_units, start=1):
+        hidden = dense(hidden, units=units, activation=activation, name=f"hidden{i}")
+    out = dense(hidden, units=mixture_size * 3, activation=None, name="out")
+    return tf.split(out, 3, 1)  # p, mu_out, sigma: logits, means, log-sigmas
+
+
 def build_mdn(
     mixture_size=12,
     hidden_units=(64, 128),
@@ -189,6 +205,7 @@ def build_mdn(
     stable_loss=False,
     weight_decay=0.0,
     activation="relu",
+    train_loop=False,
 ):
     """The article's Mixture Density Network, in the default graph.
 
@@ -200,6 +217,12 @@ def build_mdn(
     (``epsilon`` is then unused), and ``weight_decay`` > 0 adds
     weight_decay * sum of squared kernel entries to the minimised objective (not to ``loss``);
     ``activation`` ("relu", "tanh" or a callable) replaces the hidden layers' relu.
+
+    ``train_loop=True`` also builds ``MDN.train_loop`` (about 0.15 s more graph building),
+    which runs many Adam steps in one ``Session.run``: feed ``xs`` and ``ys``
+    (steps, batch, 1), one batch per step, and it returns the (steps,) losses. Each step is
+    exactly one ``train_step`` on that batch (same variables, same Adam state, bit-identical
+    results), without the per-call cost of a Python loop around ``sess.run``.
     """
     require_graph_mode("build_mdn")
     mixture_size = _checks.positive_int("mixture_size", mixture_size)
@@ -209,25 +232,33 @@ def build_mdn(
     if not isinstance(stable_loss, bool):
         raise TypeError(f"stable_loss must be True or False, got {stable_loss!r}")
     weight_decay = _checks.non_negative_float("weight_decay", weight_decay)
+    if not isinstance(train_loop, bool):
+        raise TypeError(f"train_loop must be True or False, got {train_loop!r}")
     x, y = _placeholders()
-    hidden = x
-    for i, units in enumerate(hidden_units, start=1):
-        hidden = dense(hidden, units=units, activation=activation, name=f"hidden{i}")
-    out = dense(hidden, units=mixture_size * 3, activation=None, name="out")
-    p, mu_out, sigma = tf.split(out, 3, 1)
-    p_out = tf.nn.softmax(p, name="prob_dist")
-    sigma_out = tf.exp(sigma, name="sigma")
-    nll = mixture_nll_stable(y, p, mu_out, sigma)
-    if stable_loss:
-        loss = nll
-    else:
-        loss = mixture_nll(y, p_out, mu_out, sigma_out, epsilon=epsilon)
-    objective = loss
-    if weight_decay > 0:
-        kernels = [v for v in tf1.trainable_variables() if v.name.endswith("/kernel:0")]
-        objective = loss + weight_decay * tf.add_n([tf.reduce_sum(tf.square(k)) for k in kernels])
-    train_step = tf1.train.AdamOptimizer(learning_rate=learning_rate).minimize(objective)
-    return MDN(
+    scope = tf1.get_variable_scope()
+
+    def objective_of(x, y):
+        """(mixture tensors, loss, exact NLL, minimised objective) of the network on (x, y)."""
+        p, mu_out, sigma = _mdn_head(x, mixture_size, hidden_units, activation)
+        p_out = tf.nn.softmax(p, name="prob_dist")
+        sigma_out = tf.exp(sigma, name="sigma")
+        nll = mixture_nll_stable(y, p, mu_out, sigma)
+        if stable_loss:
+            loss = nll
+        else:
+            loss = mixture_nll(y, p_out, mu_out, sigma_out, epsilon=epsilon)
+        objective = loss
+        if weight_decay > 0:
+            kernels = [v for v in tf1.trainable_variables() if v.name.endswith("/kernel:0")]
+            decay = tf.add_n([tf.reduce_sum(tf.square(k)) for k in kernels])
+            objective = loss + weight_decay * decay
+        return (p_out, mu_out, sigma_out), loss, nll, objective
+
+    (p_out, mu_out, sigma_out), loss, nll, objective = objective_of(x, y)
+    optimizer = tf1.train.AdamOptimizer(learning_rate=learning_rate)
+    train_step = optimizer.minimize(objective)  # also creates Adam's slot variables
+
+    mdn = MDN(
         x=x,
         y=y,
         p_out=p_out,
@@ -237,3 +268,23 @@ def build_mdn(
         train_step=train_step,
         nll=nll,
     )
+    if not train_loop:
+        return mdn
+    xs = tf1.placeholder(dtype=tf.float32, shape=(None, None, 1), name="xs")
+    ys = tf1.placeholder(dtype=tf.float32, shape=(None, None, 1), name="ys")
+
+    def body(step, losses):
+        with tf1.variable_scope(scope, reuse=True):
+            _, step_loss, _, step_objective = objective_of(xs[step], ys[step])
+        update = optimizer.apply_gradients(optimizer.compute_gradients(step_objective))
+        with tf.control_dependencies([update]):
+            return step + 1, losses.write(step, step_loss)
+
+    steps = tf.shape(xs)[0]
+    _, losses = tf.while_loop(
+        lambda step, _: step < steps,
+        body,
+        (tf.constant(0), tf.TensorArray(tf.float32, size=steps)),
+        name="train_loop",
+    )
+    return dataclasses.replace(mdn, xs=xs, ys=ys, train_loop=losses.stack())

@@ -51,7 +51,7 @@ def losses():
             yield lambda a, b, c, d: sess.run(fetch, {lg: a, mu: b, ls: c, y: d})
 
 
-@settings(max_examples=30, deadline=None, derandomize=True)
+@settings(max_examples=30, deadline=None, derandomize=True, database=None)
 @given(mixtures())
 def test_both_losses_and_gradients_stay_finite(losses, params):
     lg, mu, ls, y = params
@@ -64,7 +64,7 @@ def test_both_losses_and_gradients_stay_finite(losses, params):
         assert np.all(np.isfinite(g))
 
 
-@settings(max_examples=50, deadline=None, derandomize=True)
+@settings(max_examples=50, deadline=None, derandomize=True, database=None)
 @given(mixtures())
 def test_held_out_nll_finite_and_above_the_density_bound(params):
     """NLL >= -log of the highest density a mixture can reach: sum_k p_k / (sqrt(2 pi) sigma_k)."""
@@ -76,7 +76,7 @@ def test_held_out_nll_finite_and_above_the_density_bound(params):
     assert nll >= np.mean(-np.log(peak)) - 1e-9 * max(1.0, abs(nll))
 
 
-@settings(max_examples=20, deadline=None, derandomize=True)
+@settings(max_examples=20, deadline=None, derandomize=True, database=None)
 @given(mixtures(n=2))
 def test_sampling_is_finite_for_valid_mixtures(params):
     lg, mu, ls, _ = params
@@ -84,7 +84,7 @@ def test_sampling_is_finite_for_valid_mixtures(params):
     assert samples.shape == (2, 50) and np.all(np.isfinite(samples))
 
 
-@settings(max_examples=15, deadline=None, derandomize=True)
+@settings(max_examples=15, deadline=None, derandomize=True, database=None)
 @given(
     arrays(np.float64, (1, 3), elements=st.floats(-5, 5, width=32)),
     arrays(np.float64, (1, 3), elements=st.floats(-20, 20, width=32)),
@@ -96,8 +96,12 @@ def test_sample_moments_match_the_mixture(lg, mu, ls):
     samples = mdn_tf.sample_from_mixture(p, mu, sigma, samples_per_x=n, rng=1)[0]
     mean = np.sum(p * mu)
     var = np.sum(p * (sigma**2 + mu**2)) - mean**2
+    # 4th central moment: E(d + sigma Z)^4 = d^4 + 6 d^2 sigma^2 + 3 sigma^4, d = mu - mean
+    d = mu - mean
+    m4 = np.sum(p * (d**4 + 6 * d**2 * sigma**2 + 3 * sigma**4))
+    # six standard errors of the sample mean and of the sample variance
     assert samples.mean() == pytest.approx(mean, abs=6 * math.sqrt(var / n))
-    assert samples.var() == pytest.approx(var, rel=0.06, abs=1e-3)
+    assert samples.var() == pytest.approx(var, abs=6 * math.sqrt((m4 - var**2) / n) + 1e-9)
 
 
 @pytest.mark.parametrize(

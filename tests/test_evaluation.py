@@ -8,7 +8,7 @@ import tensorflow as tf
 from scipy.special import logsumexp
 
 import mdn_tf
-from mdn_tf.fit import Recipe, fit_mdn
+from mdn_tf.fit import Recipe, fit_mdn, oob_sigma_scale
 
 tf1 = tf.compat.v1
 
@@ -95,6 +95,7 @@ TINY = Recipe(
     stable_loss=True,
     input_noise=0.1,
     target_noise=0.1,
+    calibrate_sigma=True,
 )
 
 
@@ -110,6 +111,10 @@ def test_fit_mdn_is_reproducible_and_predicts_mixtures():
     np.testing.assert_allclose(p_a.sum(axis=1), 1.0, atol=1e-5)
     assert np.all(sigma_a > 0)
     assert len(a.best_epochs) == 2 and all(5 <= e <= 40 for e in a.best_epochs)
+    assert a.sigma_scale == b.sigma_scale and 0.25 < a.sigma_scale < 4
+    sess, mdn = a._members[0]
+    raw_sigma = sess.run(mdn.sigma_out, {mdn.x: x_test[:, None].astype(np.float32)})
+    np.testing.assert_allclose(sigma_a[:, :12], raw_sigma * a.sigma_scale, rtol=1e-6)
     a.close()
     b.close()
 
@@ -131,3 +136,34 @@ def test_fit_mdn_rejects_bad_arguments():
     y_bad[3] = np.nan
     with pytest.raises(ValueError, match="y_data must be finite"):
         fit_mdn(x_data, y_bad)
+
+
+def test_oob_sigma_scale_is_the_closed_form_maximum_likelihood_factor(rng):
+    # one Gaussian component per member, mean 0: with a single scorer per point the best c
+    # solves d/dc sum_i [log(c s_i) + y_i^2 / (2 c^2 s_i^2)] = 0, c^2 = mean(y_i^2 / s_i^2)
+    n = 3000
+    y = rng.normal(scale=1.7, size=(n, 1))
+    y[-100:] = 50.0  # held out by no member: must not count
+    ones, zeros = np.ones((n, 1)), np.zeros((n, 1))
+    mixtures = [(ones, zeros, 1.0 * ones), (ones, zeros, 2.0 * ones)]
+    held_out = np.zeros((2, n), dtype=bool)
+    held_out[0, :1500], held_out[1, 1500:-100] = True, True
+    s = np.where(np.arange(n) < 1500, 1.0, 2.0)[:-100]
+    expected = np.sqrt(np.mean(y[:-100, 0] ** 2 / s**2))
+    c = oob_sigma_scale(mixtures, held_out, y)
+    assert c == pytest.approx(expected, rel=1e-4)
+    # two scorers with the same mixture average to that mixture: the same answer
+    held_out[1, :1500] = True
+    mixtures = [(ones, zeros, 1.3 * ones)] * 2
+    expected = np.sqrt(np.mean(y[:-100, 0] ** 2)) / 1.3
+    assert oob_sigma_scale(mixtures, held_out, y) == pytest.approx(expected, rel=1e-4)
+
+
+def test_oob_sigma_scale_needs_held_out_points():
+    mixture = (np.ones((4, 1)), np.zeros((4, 1)), np.ones((4, 1)))
+    with pytest.raises(ValueError, match="held_out must have shape"):
+        oob_sigma_scale([mixture], np.ones((2, 4), dtype=bool), np.zeros((4, 1)))
+    with pytest.raises(ValueError, match="no point"):
+        oob_sigma_scale([mixture], np.zeros((1, 4), dtype=bool), np.zeros((4, 1)))
+    with pytest.raises(ValueError, match="validation_fraction"):
+        Recipe(calibrate_sigma=True)

@@ -2,10 +2,14 @@
 
     python -m mdn_tf.bench [--json] [--runs 5] [--quick]
 
-1. The project's path: the article's TF1 session loop (``build_mdn``, 2500 full-batch Adam
-   epochs on 1000 points, the loss fetched every epoch as in notebook 3). ``train_s`` is
-   the median of ``--runs`` runs; ``floor_s`` is the FLOPs those epochs need divided by the
-   float32 matmul rate numpy reaches on large square matrices in the same run.
+1. The project's path: the article's recipe (``build_mdn``, 2500 full-batch Adam epochs
+   on 1000 points) trained as ``fit_mdn`` trains it, ``STEPS_PER_RUN`` epochs per
+   ``Session.run`` through ``MDN.train_loop``. ``train_s`` is the median of ``--runs``
+   runs; ``floor_s`` is the FLOPs those epochs need divided by the float32 matmul rate
+   numpy reaches on large square matrices in the same run. Beside it: ``article_loop_s``,
+   notebook 3's visible loop (one ``sess.run`` per epoch, the loss fetched each time), and
+   ``shape_floor_s``, numpy doing only the epochs' matmuls at their real shapes (the
+   most a BLAS gives on these small matrices, before any framework).
 2. Peers doing the same work: TF2 eager with ``tf.function``, Keras 3 ``model.fit`` with
    full batches, PyTorch on the CPU (when installed; see requirements-bench.txt).
 3. Each notebook's execution time and ``make test``'s wall time (left out with --quick).
@@ -33,6 +37,7 @@ from mdn_tf.data import make_sine_data, swap_axes
 from mdn_tf.graph import build_mdn, mixture_nll
 
 N_POINTS, EPOCHS, K = 1000, 2500, 12
+STEPS_PER_RUN = 10  # fit_mdn's chunk: Recipe.check_every
 LAYERS = (1, 64, 128, 3 * K)
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,15 +70,20 @@ def _data():
     return x_data, y_data
 
 
-def train_tf1_session():
-    """The article's loop, as in notebook 3. Returns (seconds, final loss)."""
+def _session(train_loop=False):
     x_data, y_data = _data()
     graph = tf.Graph()
     with graph.as_default():
         tf1.set_random_seed(0)
-        mdn = build_mdn()
+        mdn = build_mdn(train_loop=train_loop)
         sess = tf1.Session(graph=graph)
         sess.run(tf1.global_variables_initializer())
+    return sess, mdn, x_data, y_data
+
+
+def train_tf1_session():
+    """The article's loop, as in notebook 3. Returns (seconds, final loss)."""
+    sess, mdn, x_data, y_data = _session()
     feed = {mdn.x: x_data, mdn.y: y_data}
     start = time.perf_counter()
     for _ in range(EPOCHS):
@@ -81,6 +91,48 @@ def train_tf1_session():
     seconds = time.perf_counter() - start
     sess.close()
     return seconds, float(loss_val)
+
+
+def train_tf1_loop(steps_per_run=STEPS_PER_RUN):
+    """The project's path: ``MDN.train_loop``, steps_per_run epochs per run, all losses
+    kept. Returns (seconds, final loss); the losses equal ``train_tf1_session``'s."""
+    sess, mdn, x_data, y_data = _session(train_loop=True)
+    shape = (steps_per_run, *x_data.shape)
+    feed = {mdn.xs: np.broadcast_to(x_data, shape), mdn.ys: np.broadcast_to(y_data, shape)}
+    start = time.perf_counter()
+    losses = [sess.run(mdn.train_loop, feed) for _ in range(EPOCHS // steps_per_run)]
+    seconds = time.perf_counter() - start
+    sess.close()
+    return seconds, float(losses[-1][-1])
+
+
+def epoch_matmuls(n=N_POINTS, layers=LAYERS):
+    """The (left, right) float32 operands of one epoch's matmuls, at their real shapes.
+
+    Per layer (a, b) with input h (n, a) and output gradient g (n, b): forward h @ W,
+    weight gradient h.T @ g and, from layer 2 on, input gradient g @ W.T; together
+    ``flops_per_epoch(n, layers)`` FLOPs.
+    """
+    rng = np.random.default_rng(0)
+    ops = []
+    for i, (a, b) in enumerate(zip(layers[:-1], layers[1:])):
+        h = rng.standard_normal((n, a), dtype=np.float32)
+        w = rng.standard_normal((a, b), dtype=np.float32)
+        g = rng.standard_normal((n, b), dtype=np.float32)
+        ops += [(h, w), (h.T.copy(), g)] + ([(g, w.T.copy())] if i else [])
+    return ops
+
+
+def shape_floor(n=N_POINTS, layers=LAYERS, epochs=EPOCHS):
+    """Seconds numpy takes for only the matmuls of ``epochs`` epochs (best of three)."""
+    ops = epoch_matmuls(n, layers)
+
+    def epochs_of_matmuls():
+        for _ in range(epochs):
+            for left, right in ops:
+                left @ right
+
+    return min(_timed(epochs_of_matmuls) for _ in range(3))
 
 
 def _tf2_model():
@@ -220,16 +272,23 @@ def run(runs=5, quick=False):
     """Measure everything; returns the dict that ``--json`` prints."""
     rate = sgemm_rate()
     flops = flops_per_epoch() * EPOCHS
-    trials = [train_tf1_session() for _ in range(runs)]
+    trials = [train_tf1_loop() for _ in range(runs)]
     seconds = [s for s, _ in trials]
     train_s = statistics.median(seconds)
     floor_s = flops / rate
+    article_s = [train_tf1_session()[0] for _ in range(runs)]
+    shape_s = shape_floor()
     result = {
         "train_s": round(train_s, 3),
         "floor_s": round(floor_s, 3),
         "ratio_to_floor": round(train_s / floor_s, 2),
         "train_s_runs": [round(s, 3) for s in seconds],
         "final_loss": round(trials[0][1], 4),
+        "steps_per_run": STEPS_PER_RUN,
+        "article_loop_s": round(statistics.median(article_s), 3),
+        "article_loop_s_runs": [round(s, 3) for s in article_s],
+        "shape_floor_s": round(shape_s, 3),
+        "ratio_to_shape_floor": round(train_s / shape_s, 2),
         "flops_per_epoch": flops_per_epoch(),
         "epochs": EPOCHS,
         "sgemm_gflops": round(rate / 1e9, 1),
@@ -267,13 +326,18 @@ def main(argv=None):
         print(json.dumps(result, indent=2))
         return
     print(
-        f"article's training (TF1 session, {EPOCHS} epochs): median {result['train_s']} s "
-        f"over {args.runs} runs {result['train_s_runs']}"
+        f"project's training ({EPOCHS} epochs, {STEPS_PER_RUN} per Session.run): median "
+        f"{result['train_s']} s over {args.runs} runs {result['train_s_runs']}"
     )
     print(
         f"floor: {result['flops_per_epoch'] / 1e6:.1f} MFLOP/epoch at {result['sgemm_gflops']} "
         f"GFLOP/s = {result['floor_s']} s; ratio to floor {result['ratio_to_floor']}"
     )
+    print(
+        f"numpy, the same matmuls at their shapes: {result['shape_floor_s']} s; "
+        f"ratio {result['ratio_to_shape_floor']}"
+    )
+    print(f"article's loop (one sess.run per epoch): median {result['article_loop_s']} s")
     for key, value in result["peers"].items():
         print(f"peer {key}: {value if value is not None else result['peer_notes'][key]}")
     for key in ("notebook_s", "make_test_s"):

@@ -8,3 +8,11 @@ def test_flops_per_epoch_for_the_article_network():
     assert bench.flops_per_epoch() == 2 * 1000 * (2 * 12864 + 12800) == 77_056_000
     # one layer: forward and weight gradient only, no input gradient
     assert bench.flops_per_epoch(n=10, layers=(3, 5)) == 2 * 10 * 2 * 15
+
+
+def test_shape_floor_does_the_epochs_matmuls():
+    for n, layers in ((1000, bench.LAYERS), (7, (2, 3, 4, 5))):
+        ops = bench.epoch_matmuls(n, layers)
+        flops = sum(2 * left.shape[0] * left.shape[1] * right.shape[1] for left, right in ops)
+        assert flops == bench.flops_per_epoch(n, layers)
+        assert all(left.shape[1] == right.shape[0] for left, right in ops)

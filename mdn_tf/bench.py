@@ -8,8 +8,10 @@
    runs; ``floor_s`` is the FLOPs those epochs need divided by the float32 matmul rate
    numpy reaches on large square matrices in the same run. Beside it: ``article_loop_s``,
    notebook 3's visible loop (one ``sess.run`` per epoch, the loss fetched each time), and
-   ``shape_floor_s``, numpy doing only the epochs' matmuls at their real shapes (the
-   most a BLAS gives on these small matrices, before any framework).
+   ``shape_floor_s``, numpy doing only the epochs' matmuls at their real shapes (what a
+   BLAS gives on these small matrices, before any framework), and ``tf_matmul_s``, the
+   same matmuls alone in TensorFlow (what is left of ``train_s`` is everything else: the
+   head, the loss, the gradients of the element-wise ops, Adam, and per-op overhead).
 2. Peers doing the same work: TF2 eager with ``tf.function``, Keras 3 ``model.fit`` with
    full batches, PyTorch on the CPU (when installed; see requirements-bench.txt).
 3. Each notebook's execution time and ``make test``'s wall time (left out with --quick).
@@ -135,6 +137,27 @@ def shape_floor(n=N_POINTS, layers=LAYERS, epochs=EPOCHS):
     return min(_timed(epochs_of_matmuls) for _ in range(3))
 
 
+def tf_matmul_floor(epochs=EPOCHS):
+    """Seconds TensorFlow takes for only the epochs' matmuls (``epoch_matmuls``), in one
+    in-graph loop like ``train_loop``'s; independent matmuls may run side by side."""
+    graph = tf.Graph()
+    with graph.as_default():
+        operands = [(tf1.Variable(a), tf1.Variable(b)) for a, b in epoch_matmuls()]
+
+        def body(step, total):
+            for a, b in operands:  # one corner of each product keeps it from being pruned
+                total += tf.matmul(a, b)[0, 0]
+            return step + 1, total
+
+        loop = tf.while_loop(lambda step, _: step < epochs, body, (0, 0.0))
+        sess = tf1.Session(graph=graph)
+        sess.run(tf1.global_variables_initializer())
+    sess.run(loop)  # warm-up
+    seconds = _timed(lambda: sess.run(loop))
+    sess.close()
+    return seconds
+
+
 def _tf2_model():
     import keras
 
@@ -246,18 +269,24 @@ def _peer(module, name):
 
 
 def notebook_times():
-    """Seconds to execute each notebook (nothing is written)."""
-    import nbformat
-    from nbclient import NotebookClient
+    """Seconds ``tools/run_notebooks.py`` takes per notebook, run on copies (nothing stored)."""
+    import re
+    import shutil
+    import tempfile
 
-    times = {}
-    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(
-            nb, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-        )
-        times[path.stem] = round(_timed(client.execute), 2)
-    return times
+    with tempfile.TemporaryDirectory() as folder:
+        copies = [
+            shutil.copy(path, folder)
+            for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+        ]
+        out = subprocess.run(
+            [sys.executable, str(ROOT / "tools" / "run_notebooks.py"), *copies],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    found = re.findall(r"([^/\\\s]+)\.ipynb: executed in ([\d.]+) s", out)
+    return {name: float(seconds) for name, seconds in found}
 
 
 def make_test_seconds():
@@ -278,6 +307,7 @@ def run(runs=5, quick=False):
     floor_s = flops / rate
     article_s = [train_tf1_session()[0] for _ in range(runs)]
     shape_s = shape_floor()
+    tf_matmul_s = tf_matmul_floor()
     result = {
         "train_s": round(train_s, 3),
         "floor_s": round(floor_s, 3),
@@ -289,6 +319,7 @@ def run(runs=5, quick=False):
         "article_loop_s_runs": [round(s, 3) for s in article_s],
         "shape_floor_s": round(shape_s, 3),
         "ratio_to_shape_floor": round(train_s / shape_s, 2),
+        "tf_matmul_s": round(tf_matmul_s, 3),
         "flops_per_epoch": flops_per_epoch(),
         "epochs": EPOCHS,
         "sgemm_gflops": round(rate / 1e9, 1),
@@ -337,6 +368,7 @@ def main(argv=None):
         f"numpy, the same matmuls at their shapes: {result['shape_floor_s']} s; "
         f"ratio {result['ratio_to_shape_floor']}"
     )
+    print(f"TensorFlow, only the same matmuls in an in-graph loop: {result['tf_matmul_s']} s")
     print(f"article's loop (one sess.run per epoch): median {result['article_loop_s']} s")
     for key, value in result["peers"].items():
         print(f"peer {key}: {value if value is not None else result['peer_notes'][key]}")

@@ -1,5 +1,6 @@
 """`make notebooks` writes a notebook only once its run finished: interrupts change nothing."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -22,11 +23,14 @@ def _write(path, code):
     return path.read_bytes()
 
 
-def _start(path):
+def _start(path, tmpdir):
+    """The runner on path; its temporary files (the kernel's sockets) go under tmpdir,
+    where a killed run's leftovers are pytest's to clean."""
     return subprocess.Popen(
         [sys.executable, str(RUNNER), str(path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env={**os.environ, "TMPDIR": str(tmpdir)},
     )
 
 
@@ -44,11 +48,11 @@ def test_stored_notebooks_ran_top_to_bottom_without_timing_metadata():
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
-def test_an_interrupted_run_leaves_the_notebook_as_it_was(tmp_path, sig):
+def test_an_interrupted_run_leaves_the_notebook_as_it_was(tmp_path, tmp_path_factory, sig):
     path = tmp_path / "01_slow.ipynb"
     marker = tmp_path / "started"
     before = _write(path, f"open({str(marker)!r}, 'w').close()\nimport time\ntime.sleep(60)")
-    proc = _start(path)
+    proc = _start(path, tmp_path_factory.mktemp("runner-tmp"))
     deadline = time.monotonic() + 60
     while not marker.exists():  # wait until the kernel is executing the cell
         assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()

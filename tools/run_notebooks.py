@@ -7,6 +7,7 @@ only after the whole run succeeded (write to a temporary file, then rename), so 
 or an interrupt leaves the stored notebook as it was. No timing metadata is recorded and
 the notebook metadata is normalised, so two runs on one machine give identical files.
 With --figures DIR the figures are also written to DIR/NN_k.png (the README's images).
+The kernel talks over Unix sockets in a private temporary folder, not over TCP.
 """
 
 import base64
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from traitlets.config import Config
 
 TIMEOUT_S = 600
 METADATA = {
@@ -35,15 +37,13 @@ def run(path, figures=None):
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    client = NotebookClient(
+    execute(
         nb,
+        path.parent,
         timeout=TIMEOUT_S,
-        kernel_name="python3",
         record_timing=False,
         coalesce_streams=True,  # one stream output per cell, however the kernel flushed it
-        resources={"metadata": {"path": str(path.parent)}},
     )
-    client.execute()
     nb.metadata = nbformat.from_dict(METADATA)  # drop what the kernel added (versions)
     fd, tmp = tempfile.mkstemp(suffix=".ipynb", dir=path.parent, prefix=f".{path.stem}.")
     try:
@@ -55,6 +55,25 @@ def run(path, figures=None):
         raise
     if figures is not None:
         save_figures(nb, Path(figures), path.stem[:2])
+
+
+def execute(nb, folder, **options):
+    """Run nb in a fresh python3 kernel started in folder; options go to NotebookClient.
+
+    The kernel's sockets are Unix sockets in a temporary folder (IPC transport): nothing
+    listens on TCP, and ipykernel has no unencrypted-TCP warning to print.
+    """
+    with tempfile.TemporaryDirectory(prefix="mdn_tf-kernel-") as sockets:
+        config = Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets}/kernel"}})
+        client = NotebookClient(
+            nb,
+            kernel_name="python3",
+            config=config,
+            resources={"metadata": {"path": str(folder)}},
+            **options,
+        )
+        client.execute()  # the client owns its kernel and shuts it down, also on errors
+    return nb
 
 
 def save_figures(nb, folder, prefix):

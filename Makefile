@@ -41,7 +41,7 @@ test-notebooks: $(STAMP)  ## nbval only: re-run the notebooks, compare with thei
 evaluate: $(STAMP)  ## score the article's and the tuned recipe against the best possible NLL
 	$(PY) -m mdn_tf.evaluate
 
-bench: $(STAMP)  ## time training against the machine's matmul floor and peer stacks (~4 min)
+bench: $(STAMP)  ## time training against the machine's matmul floor and peer stacks (~5 min)
 	$(PY) -m mdn_tf.bench
 
 lint: $(STAMP)  ## ruff: lint and format check, notebooks included

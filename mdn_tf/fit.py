@@ -6,6 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import logsumexp
 
 from mdn_tf import _checks
 from mdn_tf._tf import tf, tf1
@@ -143,9 +145,6 @@ def oob_sigma_scale(mixtures, held_out, y):
     Returns:
         float c > 0.
     """
-    from scipy.optimize import minimize_scalar
-    from scipy.special import logsumexp
-
     held_out = np.asarray(held_out, dtype=bool)
     if held_out.shape != (len(mixtures), len(y)):
         raise ValueError(
@@ -159,10 +158,8 @@ def oob_sigma_scale(mixtures, held_out, y):
 
     def nll(log_c):
         c = np.exp(log_c)
-        ll = np.stack([mixture_log_likelihood(p, mu, c * sigma, y) for p, mu, sigma in mixtures])[
-            :, scored
-        ]
-        ll = np.where(held_out[:, scored], ll, -np.inf)
+        ll = np.stack([mixture_log_likelihood(p, mu, c * s, y) for p, mu, s in mixtures])
+        ll = np.where(held_out, ll, -np.inf)[:, scored]  # (members, scored points)
         return -np.mean(logsumexp(ll, axis=0) - np.log(counts))
 
     result = minimize_scalar(nll, bounds=(np.log(0.25), np.log(4.0)), method="bounded")

@@ -14,7 +14,8 @@
    head, the loss, the gradients of the element-wise ops, Adam, and per-op overhead).
 2. Peers doing the same work: TF2 eager with ``tf.function``, Keras 3 ``model.fit`` with
    full batches, PyTorch on the CPU (when installed; see requirements-bench.txt).
-3. Each notebook's execution time and ``make test``'s wall time (left out with --quick).
+3. Each notebook's execution time and ``make test``'s wall time, and ``train_s`` under one
+   or two intra-op threads with oneDNN off or on (left out with --quick).
 
 FLOPs per epoch, for the 1-64-128-36 network and N points (matmuls only; element-wise
 ops, the loss and Adam's update add well under 5%):
@@ -268,6 +269,28 @@ def _peer(module, name):
         return None, f"failed: {err.stderr.strip().splitlines()[-1]}"
 
 
+SETTINGS = {  # (TF_NUM_INTRAOP_THREADS, TF_ENABLE_ONEDNN_OPTS); the Makefile's is "1/0"
+    f"intra {t}, onednn {d}": (t, d) for t in ("1", "2") for d in ("0", "1")
+}
+
+
+def settings_sweep(runs=3):
+    """Median ``train_tf1_loop`` seconds under each thread / oneDNN setting in ``SETTINGS``,
+    each in a fresh process (TensorFlow reads both variables when it loads)."""
+    code = (
+        "import json, statistics, mdn_tf.bench as b; b.tf1.disable_eager_execution(); "
+        f"print(json.dumps(statistics.median(b.train_tf1_loop()[0] for _ in range({runs}))))"
+    )
+    result = {}
+    for name, (threads, onednn) in SETTINGS.items():
+        env = {**os.environ, "TF_NUM_INTRAOP_THREADS": threads, "TF_ENABLE_ONEDNN_OPTS": onednn}
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        result[name] = round(json.loads(out.stdout.strip().splitlines()[-1]), 3)
+    return result
+
+
 def notebook_times():
     """Seconds ``tools/run_notebooks.py`` takes per notebook, run on copies (nothing stored)."""
     import re
@@ -336,6 +359,7 @@ def run(runs=5, quick=False):
         if note:
             result["peer_notes"][key] = note
     if not quick:
+        result["train_s_by_setting"] = settings_sweep()
         result["notebook_s"] = notebook_times()
         result["make_test_s"] = make_test_seconds()
     return result
@@ -372,7 +396,7 @@ def main(argv=None):
     print(f"article's loop (one sess.run per epoch): median {result['article_loop_s']} s")
     for key, value in result["peers"].items():
         print(f"peer {key}: {value if value is not None else result['peer_notes'][key]}")
-    for key in ("notebook_s", "make_test_s"):
+    for key in ("train_s_by_setting", "notebook_s", "make_test_s"):
         if key in result:
             print(f"{key}: {result[key]}")
 

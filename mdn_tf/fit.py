@@ -236,7 +236,8 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None):
     Args:
         x_data, y_data: (n, 1) training inputs and targets (finite).
         recipe: "seed" (the article exactly) or "tuned" (see ``RECIPES``), or a ``Recipe``.
-        seed: int or None; fixes the weight initialisation, splits and member seeds.
+        seed: int or None; fixes the weight initialisation, splits and member seeds. With
+            one member it is that network's graph seed (``tf.compat.v1.set_random_seed``).
         monitor: optional (x, y) pair whose exact NLL is recorded every ``check_every`` epochs.
 
     Returns:
@@ -268,6 +269,10 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None):
     held_out = np.zeros((recipe.ensemble, len(x_data)), dtype=bool)
     for member in range(recipe.ensemble):
         member_seed = int(rng.integers(2**31 - 1))
+        if recipe.ensemble == 1 and seed is not None:
+            # one network: seed is its graph seed, as set_random_seed(SEED) in a notebook,
+            # so fit_mdn(x, y, recipe="seed", seed=SEED) retraces notebook 3 bit for bit
+            member_seed = seed
         x_tr, y_tr, x_va, y_va = x_data, y_data, None, None
         if recipe.validation_fraction > 0:
             order = rng.permutation(len(x_data))

@@ -119,6 +119,21 @@ def test_fit_mdn_is_reproducible_and_predicts_mixtures():
     b.close()
 
 
+def test_fit_mdn_with_one_member_retraces_the_notebook_loop(tf):
+    """fit_mdn(recipe, seed=S) with one network = set_random_seed(S), build, sess.run loop."""
+    x_data, y_data = mdn_tf.swap_axes(*mdn_tf.make_sine_data(200, seed=3))
+    graph = tf.Graph()
+    with graph.as_default(), tf1.Session(graph=graph) as sess:
+        tf1.set_random_seed(7)
+        mdn = mdn_tf.build_mdn()
+        sess.run(tf1.global_variables_initializer())
+        feed = {mdn.x: x_data, mdn.y: y_data}
+        losses = [sess.run([mdn.train_step, mdn.loss], feed)[1] for _ in range(30)]
+    fitted = fit_mdn(x_data, y_data, recipe=Recipe(epochs=30), seed=7)
+    np.testing.assert_array_equal(fitted.loss_history, losses)
+    fitted.close()
+
+
 def test_fit_mdn_seed_recipe_is_the_article(graph):
     recipe = mdn_tf.fit.RECIPES["seed"]
     assert (recipe.mixture_size, recipe.hidden_units, recipe.learning_rate) == (12, (64, 128), 0.01)

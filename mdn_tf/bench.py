@@ -6,7 +6,9 @@
    on 1000 points) trained as ``fit_mdn`` trains it, ``STEPS_PER_RUN`` epochs per
    ``Session.run`` through ``MDN.train_loop``. ``train_s`` is the median of ``--runs``
    runs; ``floor_s`` is the FLOPs those epochs need divided by the float32 matmul rate
-   numpy reaches on large square matrices in the same run. Beside it: ``article_loop_s``,
+   numpy reaches on large square matrices in the same run. Beside it: ``sharded_s``, the
+   same loop with each batch in one row block per core (``build_mdn(shards=...)``, equal
+   up to float rounding), ``article_loop_s``,
    notebook 3's visible loop (one ``sess.run`` per epoch, the loss fetched each time), and
    ``shape_floor_s``, numpy doing only the epochs' matmuls at their real shapes (what a
    BLAS gives on these small matrices, before any framework), and ``tf_matmul_s``, the
@@ -73,12 +75,12 @@ def _data():
     return x_data, y_data
 
 
-def _session(train_loop=False):
+def _session(train_loop=False, shards=1):
     x_data, y_data = _data()
     graph = tf.Graph()
     with graph.as_default():
         tf1.set_random_seed(0)
-        mdn = build_mdn(train_loop=train_loop)
+        mdn = build_mdn(train_loop=train_loop, shards=shards)
         sess = tf1.Session(graph=graph)
         sess.run(tf1.global_variables_initializer())
     return sess, mdn, x_data, y_data
@@ -96,10 +98,11 @@ def train_tf1_session():
     return seconds, float(loss_val)
 
 
-def train_tf1_loop(steps_per_run=STEPS_PER_RUN):
+def train_tf1_loop(steps_per_run=STEPS_PER_RUN, shards=1):
     """The project's path: ``MDN.train_loop``, steps_per_run epochs per run, all losses
-    kept. Returns (seconds, final loss); the losses equal ``train_tf1_session``'s."""
-    sess, mdn, x_data, y_data = _session(train_loop=True)
+    kept. Returns (seconds, final loss); with one shard the losses equal
+    ``train_tf1_session``'s, with more they agree up to float rounding."""
+    sess, mdn, x_data, y_data = _session(train_loop=True, shards=shards)
     shape = (steps_per_run, *x_data.shape)
     feed = {mdn.xs: np.broadcast_to(x_data, shape), mdn.ys: np.broadcast_to(y_data, shape)}
     start = time.perf_counter()
@@ -329,6 +332,8 @@ def run(runs=5, quick=False):
     train_s = statistics.median(seconds)
     floor_s = flops / rate
     article_s = [train_tf1_session()[0] for _ in range(runs)]
+    shards = os.cpu_count() or 1
+    sharded_s = statistics.median(train_tf1_loop(shards=shards)[0] for _ in range(runs))
     shape_s = shape_floor()
     tf_matmul_s = tf_matmul_floor()
     result = {
@@ -338,6 +343,9 @@ def run(runs=5, quick=False):
         "train_s_runs": [round(s, 3) for s in seconds],
         "final_loss": round(trials[0][1], 4),
         "steps_per_run": STEPS_PER_RUN,
+        "sharded_s": round(sharded_s, 3),
+        "sharded_ratio_to_floor": round(sharded_s / floor_s, 2),
+        "shards": shards,
         "article_loop_s": round(statistics.median(article_s), 3),
         "article_loop_s_runs": [round(s, 3) for s in article_s],
         "shape_floor_s": round(shape_s, 3),
@@ -391,6 +399,10 @@ def main(argv=None):
     print(
         f"numpy, the same matmuls at their shapes: {result['shape_floor_s']} s; "
         f"ratio {result['ratio_to_shape_floor']}"
+    )
+    print(
+        f"the same with the batch in {result['shards']} shards: median {result['sharded_s']} s; "
+        f"ratio to floor {result['sharded_ratio_to_floor']}"
     )
     print(f"TensorFlow, only the same matmuls in an in-graph loop: {result['tf_matmul_s']} s")
     print(f"article's loop (one sess.run per epoch): median {result['article_loop_s']} s")

@@ -203,3 +203,23 @@ def test_train_loop_takes_exactly_the_steps_of_train_step(tf, rng, options):
     assert len(loop_vars) == len(step_vars)  # weights, Adam slots and beta powers
     for loop_var, step_var in zip(loop_vars, step_vars):
         np.testing.assert_array_equal(loop_var, step_var)
+
+
+@pytest.mark.parametrize("shards", [2, 3])
+def test_sharded_train_loop_takes_the_same_full_batch_steps(tf, rng, shards):
+    # 50 rows in 2 or 3 blocks (25 + 25, 16 + 17 + 17): equal up to float rounding
+    xs = rng.uniform(-10, 10, size=(5, 50, 1)).astype(np.float32)
+    ys = (0.5 * xs + rng.normal(size=xs.shape)).astype(np.float32)
+    results = []
+    for n_shards in (1, shards):
+        graph = tf.Graph()
+        with graph.as_default(), tf1.Session(graph=graph) as sess:
+            tf1.set_random_seed(0)
+            mdn = mdn_tf.build_mdn(train_loop=True, shards=n_shards, weight_decay=1e-3)
+            sess.run(tf1.global_variables_initializer())
+            losses = sess.run(mdn.train_loop, {mdn.xs: xs, mdn.ys: ys})
+            results.append((losses, sess.run(tf1.trainable_variables())))
+    (losses, weights), (sharded_losses, sharded_weights) = results
+    np.testing.assert_allclose(sharded_losses, losses, rtol=1e-5)
+    for w, sharded_w in zip(weights, sharded_weights):  # 5 Adam steps of at most 0.01 each
+        np.testing.assert_allclose(sharded_w, w, atol=1e-3)

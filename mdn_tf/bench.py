@@ -6,13 +6,13 @@
    on 1000 points) trained as ``fit_mdn`` trains it, ``STEPS_PER_RUN`` epochs per
    ``Session.run`` through ``MDN.train_loop``. ``train_s`` is the median of ``--runs``
    runs; ``floor_s`` is the FLOPs those epochs need divided by the float32 matmul rate
-   numpy reaches on large square matrices in the same run. Beside it: ``sharded_s``, the
-   same loop with each batch in one row block per core (``build_mdn(shards=...)``, equal
-   up to float rounding), ``article_loop_s``,
-   notebook 3's visible loop (one ``sess.run`` per epoch, the loss fetched each time), and
+   numpy reaches on large square matrices in the same run. Beside them:
+   ``sharded_s``, the same loop with each batch in one row block per core
+   (``build_mdn(shards=...)``, equal up to float rounding); ``article_loop_s``, notebook
+   3's visible loop (one ``sess.run`` per epoch, the loss fetched each time);
    ``shape_floor_s``, numpy doing only the epochs' matmuls at their real shapes (what a
-   BLAS gives on these small matrices, before any framework), and ``tf_matmul_s``, the
-   same matmuls alone in TensorFlow (what is left of ``train_s`` is everything else: the
+   BLAS gives on these small matrices, before any framework); and ``tf_matmul_s``, the
+   same matmuls alone in TensorFlow (the rest of ``train_s`` is everything else: the
    head, the loss, the gradients of the element-wise ops, Adam, and per-op overhead).
 2. Peers doing the same work: TF2 eager with ``tf.function``, Keras 3 ``model.fit`` with
    full batches, PyTorch on the CPU (when installed; see requirements-bench.txt).
@@ -181,10 +181,14 @@ def _tf2_loss(y, out):
     return mixture_nll(y, tf.nn.softmax(p), mu, tf.exp(sigma))
 
 
-def _in_eager_subprocess(name):
-    """Run a peer in a fresh process: eager execution is off in this one."""
-    code = f"import json, mdn_tf.bench as b; print(json.dumps(b.{name}()))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+def _in_subprocess(expression, env=None):
+    """Evaluate ``expression`` (with ``b`` = this module) in a fresh Python process and
+    return its value, passed back as JSON: TensorFlow's eager mode, thread count and
+    oneDNN are fixed per process."""
+    code = f"import json, mdn_tf.bench as b; print(json.dumps({expression}))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -267,7 +271,7 @@ def _peer(module, name):
     if importlib.util.find_spec(module) is None:
         return None, f"{module} is not installed (pip install -r requirements-bench.txt)"
     try:
-        return round(_in_eager_subprocess(name), 3), None
+        return round(_in_subprocess(f"b.{name}()"), 3), None  # eager: a fresh process
     except subprocess.CalledProcessError as err:
         return None, f"failed: {err.stderr.strip().splitlines()[-1]}"
 
@@ -277,20 +281,19 @@ SETTINGS = {  # (TF_NUM_INTRAOP_THREADS, TF_ENABLE_ONEDNN_OPTS); the Makefile's 
 }
 
 
+def train_loop_median(runs):
+    """Median seconds of ``runs`` ``train_tf1_loop`` runs, in graph mode (for a subprocess)."""
+    tf1.disable_eager_execution()
+    return statistics.median(train_tf1_loop()[0] for _ in range(runs))
+
+
 def settings_sweep(runs=3):
     """Median ``train_tf1_loop`` seconds under each thread / oneDNN setting in ``SETTINGS``,
     each in a fresh process (TensorFlow reads both variables when it loads)."""
-    code = (
-        "import json, statistics, mdn_tf.bench as b; b.tf1.disable_eager_execution(); "
-        f"print(json.dumps(statistics.median(b.train_tf1_loop()[0] for _ in range({runs}))))"
-    )
     result = {}
     for name, (threads, onednn) in SETTINGS.items():
         env = {**os.environ, "TF_NUM_INTRAOP_THREADS": threads, "TF_ENABLE_ONEDNN_OPTS": onednn}
-        out = subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-        )
-        result[name] = round(json.loads(out.stdout.strip().splitlines()[-1]), 3)
+        result[name] = round(_in_subprocess(f"b.train_loop_median({runs})", env), 3)
     return result
 
 

@@ -1,5 +1,6 @@
 """Argument checks shared by the public functions: fail early, name the argument."""
 
+import argparse
 import numbers
 
 import numpy as np
@@ -39,11 +40,40 @@ def non_negative_float(name, value):
     return float(value)
 
 
+def non_negative_int(name, value):
+    """Return ``value`` as an int >= 0, or raise TypeError/ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= 0, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
 def optional_seed(name, value):
-    """Return ``value`` if it is None or an int (a seed), else raise TypeError."""
+    """Return ``value`` if it is None or an int >= 0 (a numpy seed), else raise."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
         raise TypeError(f"{name} must be an int or None, got {type(value).__name__} {value!r}")
-    return value
+    return None if value is None else non_negative_int(name, value)
+
+
+def cli_int(check, name):
+    """An argparse ``type=``: the text as an int passed through ``check(name, value)``.
+
+    A bad value becomes argparse's usage message and exit code 2, not a traceback.
+    """
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        try:
+            return check(name, value)
+        except (TypeError, ValueError) as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    parse.__name__ = name  # argparse names the type in "invalid <name> value"
+    return parse
 
 
 def unit_sequence(name, value):

@@ -51,7 +51,17 @@ def require_graph_mode(func_name):
     """Raise GraphModeError unless TF1 graph mode is on (eager execution disabled)."""
     if tf.executing_eagerly():
         raise GraphModeError(
-            f"{func_name} builds a TF1 graph (placeholders, Session), but eager execution "
-            "is on. Call tf.compat.v1.disable_eager_execution() once, right after "
-            "importing TensorFlow."
+            f"{func_name} builds a TF1 graph (placeholders, variables, Session), but eager "
+            "execution is on. Call tf.compat.v1.disable_eager_execution() (or "
+            "tf.compat.v1.disable_v2_behavior()) once, right after importing TensorFlow."
         )
+
+
+def static_shape(tensor):
+    """The tensor's static shape as a list of ints and None, or None if the rank is unknown.
+
+    The same under TF2 shapes and under ``tf.compat.v1.disable_v2_behavior()``, whose
+    shapes index to ``Dimension`` objects (unhashable, and never equal to None).
+    """
+    shape = tensor.shape
+    return None if shape.rank is None else shape.as_list()

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mdn_tf import _checks
 from mdn_tf._tf import tf, tf1
 from mdn_tf.data import make_sine_data, swap_axes
 from mdn_tf.graph import build_mdn, mixture_nll
@@ -381,11 +382,14 @@ def main(argv=None):
         prog="python -m mdn_tf.bench", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--runs", type=int, default=5, help="training runs for the median")
+    parser.add_argument(
+        "--runs",
+        type=_checks.cli_int(_checks.positive_int, "runs"),
+        default=5,
+        help="training runs for the median",
+    )
     parser.add_argument("--quick", action="store_true", help="skip notebook and make test times")
     args = parser.parse_args(argv)
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
     tf1.disable_eager_execution()
     result = run(args.runs, args.quick)
     if args.json:

@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 
+from mdn_tf import _checks
 from mdn_tf.data import make_sine_data, swap_axes
 from mdn_tf.fit import RECIPES, fit_mdn
 from mdn_tf.mixture import held_out_nll
@@ -81,9 +82,15 @@ def main(argv=None):
         prog="python -m mdn_tf.evaluate", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list, one row per recipe")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="data seeds")
+    seed = _checks.cli_int(_checks.non_negative_int, "seed")
+    parser.add_argument("--seeds", type=seed, nargs="+", default=[0, 1, 2], help="data seeds")
     parser.add_argument("--recipes", nargs="+", default=["seed", "tuned"], choices=sorted(RECIPES))
-    parser.add_argument("--n-held-out", type=int, default=N_HELD_OUT, help="fresh points")
+    parser.add_argument(
+        "--n-held-out",
+        type=_checks.cli_int(_checks.positive_int, "n_held_out"),
+        default=N_HELD_OUT,
+        help=f"fresh points per seed (default {N_HELD_OUT})",
+    )
     args = parser.parse_args(argv)
     rows = evaluate(args.recipes, args.seeds, args.n_held_out)
     print(json.dumps(rows, indent=2) if args.json else to_markdown(rows))

@@ -230,6 +230,23 @@ def _train_member(recipe, x_tr, y_tr, x_va, y_va, seed, monitor):
     return (sess, mdn), np.array(losses), np.array(val), np.array(mon), best_epoch
 
 
+def _validation_size(recipe, n):
+    """Points each member holds out: round(validation_fraction * n), at least 1 if any.
+
+    Raises ValueError when a member would be left with no training or no validation point.
+    """
+    if recipe.validation_fraction == 0:
+        return 0
+    n_val = max(1, int(round(recipe.validation_fraction * n)))
+    if n_val >= n:
+        raise ValueError(
+            f"validation_fraction={recipe.validation_fraction} of {n} training point(s) "
+            f"holds out {n_val}, leaving each member {n - n_val} to train on: "
+            "give more points or a smaller validation_fraction"
+        )
+    return n_val
+
+
 def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None):
     """Train an MDN on (x_data, y_data) with a named recipe; each call builds its own graphs.
 
@@ -263,6 +280,7 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None):
         monitor = (mx.astype(np.float32), my.astype(np.float32))
     x_data, y_data = x_data.astype(np.float32), y_data.astype(np.float32)
 
+    n_val = _validation_size(recipe, len(x_data))
     # draw every member's seed and split first, so results do not depend on scheduling
     rng = np.random.default_rng(seed)
     jobs = []
@@ -276,8 +294,7 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None):
         x_tr, y_tr, x_va, y_va = x_data, y_data, None, None
         if recipe.validation_fraction > 0:
             order = rng.permutation(len(x_data))
-            n_va = max(1, int(round(recipe.validation_fraction * len(x_data))))
-            va, tr = order[:n_va], order[n_va:]
+            va, tr = order[:n_val], order[n_val:]
             held_out[member, va] = True
             x_tr, y_tr, x_va, y_va = x_data[tr], y_data[tr], x_data[va], y_data[va]
         jobs.append((recipe, x_tr, y_tr, x_va, y_va, member_seed, monitor))

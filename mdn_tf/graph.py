@@ -1,7 +1,10 @@
 """The article's networks as TF1 graphs: a dense layer, the MLP, the MDN head and its loss.
 
-Everything here adds ops to the default graph and needs graph mode
-(``tf.compat.v1.disable_eager_execution()``); train with a ``tf.compat.v1.Session``.
+``dense``, ``build_mlp`` and ``build_mdn`` add placeholders and variables to the default
+graph and need TF1 graph mode: ``tf.compat.v1.disable_eager_execution()`` or
+``tf.compat.v1.disable_v2_behavior()`` (both are tested); train with a
+``tf.compat.v1.Session``. The two losses are plain tensor math: they also run eagerly and
+inside ``tf.function``.
 """
 
 import dataclasses
@@ -9,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from mdn_tf import _checks
-from mdn_tf._tf import require_graph_mode, tf, tf1
+from mdn_tf._tf import require_graph_mode, static_shape, tf, tf1
 
 _ACTIVATIONS = {None: None, "tanh": tf.nn.tanh, "relu": tf.nn.relu}
 
@@ -19,7 +22,9 @@ def dense(inputs, units, activation=None, name=None):
 
     The graph-mode stand-in for ``tf.layers.dense``, which Keras 3 removed
     (``tf.compat.v1.layers.dense`` raises there). Same variables and initialisers:
-    ``<name>/kernel`` (in_dim, units), Glorot-uniform, and ``<name>/bias`` (units,), zeros.
+    ``<name>/kernel`` (in_dim, units), Glorot-uniform, and ``<name>/bias`` (units,), zeros;
+    and the same ops, ``MatMul`` then ``BiasAdd``, which TensorFlow's graph optimiser fuses
+    (with the activation) into one kernel.
 
     Args:
         inputs: float32 tensor (batch, in_dim) with a known in_dim.
@@ -44,15 +49,18 @@ def dense(inputs, units, activation=None, name=None):
         raise TypeError(f"name must be a str or None, got {name!r}")
     if not isinstance(inputs, tf.Tensor) or inputs.shape.rank != 2:
         raise ValueError(f"inputs must be a rank-2 graph tensor (batch, in_dim), got {inputs!r}")
-    in_dim = inputs.shape[-1]
+    in_dim = static_shape(inputs)[-1]
     if in_dim is None:
-        raise ValueError(f"inputs must have a known last dimension, got shape {inputs.shape}")
+        raise ValueError(
+            f"inputs must have a known last dimension (batch, in_dim), got shape "
+            f"{static_shape(inputs)}"
+        )
     with tf1.variable_scope(name, default_name="dense"):
         kernel = tf1.get_variable(
             "kernel", [in_dim, units], tf.float32, tf1.glorot_uniform_initializer()
         )
         bias = tf1.get_variable("bias", [units], tf.float32, tf1.zeros_initializer())
-        out = tf.matmul(inputs, kernel) + bias
+        out = tf.nn.bias_add(tf.matmul(inputs, kernel), bias)  # as tf.layers.dense
         return activation(out) if activation is not None else out
 
 
@@ -115,18 +123,23 @@ def build_mlp(hidden_units=20, learning_rate=0.1):
 
 
 def _check_head(y, **params):
-    """Static shape checks: y (batch, 1); the mixture tensors (batch, K) with one K."""
+    """Static shape checks: y (batch, 1); the mixture tensors (batch, K) with one K.
+
+    Dimensions unknown at graph-building time (None) pass; they are the feeder's to get right.
+    """
     y = tf.convert_to_tensor(y, dtype=tf.float32)
-    if y.shape.rank is not None and (y.shape.rank != 2 or y.shape[-1] not in (None, 1)):
-        raise ValueError(f"y must have shape (batch, 1), got {y.shape}")
+    shape = static_shape(y)
+    if shape is not None and (len(shape) != 2 or shape[-1] not in (None, 1)):
+        raise ValueError(f"y must have shape (batch, 1), got {tuple(shape)}")
     widths = {}
     for name, value in params.items():
         value = tf.convert_to_tensor(value, dtype=tf.float32)
-        if value.shape.rank is not None and value.shape.rank != 2:
-            raise ValueError(f"{name} must have shape (batch, K), got {value.shape}")
+        shape = static_shape(value)
+        if shape is not None and len(shape) != 2:
+            raise ValueError(f"{name} must have shape (batch, K), got {tuple(shape)}")
         params[name] = value
-        if value.shape.rank == 2 and value.shape[-1] is not None:
-            widths[name] = value.shape[-1]
+        if shape is not None and shape[-1] is not None:
+            widths[name] = shape[-1]
     if len(set(widths.values())) > 1:
         raise ValueError(f"{', '.join(params)} must have the same K, got {widths}")
     return y, *params.values()
@@ -149,7 +162,6 @@ def mixture_nll(y, p_out, mu_out, sigma_out, epsilon=1e-5):
     Returns:
         scalar float32 tensor.
     """
-    require_graph_mode("mixture_nll")
     epsilon = _checks.positive_float("epsilon", epsilon)
     y, p_out, mu_out, sigma_out = _check_head(y, p_out=p_out, mu_out=mu_out, sigma_out=sigma_out)
     factor = 1 / math.sqrt(2 * math.pi)
@@ -178,7 +190,6 @@ def mixture_nll_stable(y, p_logits, mu_out, log_sigma):
     Returns:
         scalar float32 tensor.
     """
-    require_graph_mode("mixture_nll_stable")
     y, p_logits, mu_out, log_sigma = _check_head(
         y, p_logits=p_logits, mu_out=mu_out, log_sigma=log_sigma
     )
@@ -298,7 +309,9 @@ def build_mdn(
             for a, b in zip(ends[:-1], ends[1:]):
                 share = tf.cast(b - a, tf.float32) / tf.cast(n, tf.float32)
                 parts.append(share * loss_of(x_step[a:b], y_step[a:b])[1])
-                grads.append(tf.gradients(parts[-1], variables))
+                # gated: with TF1 ref variables (disable_v2_behavior) an ungated weight
+                # gradient could let Adam update a kernel that an input gradient still reads
+                grads.append(tf.gradients(parts[-1], variables, gate_gradients=True))
             step_loss = tf.add_n(parts)
             grads = [tf.add_n(g) for g in zip(*grads)]
             if weight_decay > 0:

@@ -1,20 +1,68 @@
 """Shared fixtures: TF1 graph mode, and a fresh seeded graph and session per test.
 
-TensorFlow is imported inside the fixtures, not here: under pytest-xdist the controller
-process loads this file too, and it runs no test that needs TensorFlow.
+The TensorFlow tests (marked ``tf``) run under either TF1 setting a user may choose:
+
+    pytest --tf1-mode eager   tf.compat.v1.disable_eager_execution()  (the notebooks')
+    pytest --tf1-mode v2      tf.compat.v1.disable_v2_behavior()      (the migration guide's)
+
+``--tf-first`` imports ``tensorflow`` and switches the mode before ``mdn_tf`` is imported;
+by default ``mdn_tf`` comes first. ``make test`` runs the suite in the first setting and,
+through ``test_tf1_modes.py``, the ``tf`` tests again in a subprocess in the second.
+
+A mode can be set once per process, before any graph is built, so it is set while pytest
+configures itself, before the test modules (which import mdn_tf) are collected. Under
+pytest-xdist the controller process collects nothing and never loads TensorFlow.
 """
+
+import importlib
 
 import numpy as np
 import pytest
 
+MODES = {"eager": "disable_eager_execution", "v2": "disable_v2_behavior"}
 
-@pytest.fixture(scope="session", autouse=True)
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--tf1-mode",
+        choices=sorted(MODES),
+        default="eager",
+        help="TF1 setting for the tests: disable_eager_execution (eager) or "
+        "disable_v2_behavior (v2)",
+    )
+    parser.addoption(
+        "--tf-first",
+        action="store_true",
+        help="import tensorflow and set the mode before mdn_tf is imported",
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "tf: builds or runs TensorFlow graphs (run in both modes)")
+    config.addinivalue_line("markers", "slow: outside make test's budget; make test-slow runs it")
+    if config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
+        return  # the xdist controller: it runs no test
+    order = ["tensorflow", "mdn_tf"] if config.getoption("--tf-first") else ["mdn_tf"]
+    for name in order:
+        importlib.import_module(name)
+    import tensorflow as tf
+
+    getattr(tf.compat.v1, MODES[config.getoption("--tf1-mode")])()
+
+
+@pytest.fixture(scope="session")
 def tf():
-    """TensorFlow, through mdn_tf (quiet start-up), with eager execution off."""
-    from mdn_tf._tf import tf
+    """TensorFlow, in the TF1 mode pytest_configure set."""
+    import tensorflow as tf
 
-    tf.compat.v1.disable_eager_execution()
+    assert not tf.executing_eagerly()
     return tf
+
+
+@pytest.fixture(scope="session")
+def tf1_mode(request):
+    """'eager' or 'v2': which TF1 setting this run uses."""
+    return request.config.getoption("--tf1-mode")
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import tensorflow as tf
 import mdn_tf
 
 
+@pytest.mark.tf
 @pytest.mark.parametrize(
     ("call", "error", "words"),
     [
@@ -56,6 +57,7 @@ def test_sampling_rejects_bad_counts_and_rng():
         mdn_tf.sample_from_mixture(*ok, rng=np.random.RandomState(0))
 
 
+@pytest.mark.tf
 def test_dense_rejects_bad_layers(graph):
     x = tf.compat.v1.placeholder(tf.float32, (None, 2))
     with pytest.raises(ValueError, match="units"):
@@ -66,6 +68,7 @@ def test_dense_rejects_bad_layers(graph):
         mdn_tf.dense(np.zeros((2, 2)), 3)
 
 
+@pytest.mark.tf
 def test_graph_functions_in_eager_mode_say_how_to_switch(monkeypatch, tf):
     # the workers run in graph mode; pretend eager execution is on
     # (that importing mdn_tf prints no TensorFlow log lines is checked by nbval: a stray
@@ -94,6 +97,7 @@ def test_recipes_reject_bad_fields(field, value, error):
         mdn_tf.Recipe(**{field: value})
 
 
+@pytest.mark.tf
 def test_evaluation_functions_reject_bad_shapes_and_values():
     with pytest.raises(ValueError, match="same number of rows"):
         mdn_tf.held_out_nll([[1.0]], [[0.0]], [[1.0]], [0.0, 1.0])
@@ -118,6 +122,7 @@ def test_truth_functions_reject_bad_input():
         mdn_tf.sine_curve("1.0")
 
 
+@pytest.mark.tf
 def test_losses_reject_mismatched_head_tensors(graph):
     y = tf.compat.v1.placeholder(tf.float32, (None, 1))
     a, b = (tf.compat.v1.placeholder(tf.float32, (None, 3)) for _ in range(2))

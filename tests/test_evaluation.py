@@ -57,6 +57,7 @@ def _losses(k=12):
     return (y, logits, mu, log_sigma), article, stable
 
 
+@pytest.mark.tf
 def test_stable_loss_equals_the_article_loss_without_clamps(sess, rng):
     feeds, article, stable = _losses()
     values = [
@@ -70,6 +71,7 @@ def test_stable_loss_equals_the_article_loss_without_clamps(sess, rng):
     assert s == pytest.approx(a, rel=1e-5)
 
 
+@pytest.mark.tf
 def test_stable_gradients_stay_finite_far_from_every_mean(sess):
     feeds, article, stable = _losses(k=3)
     values = [[[1e4]], [[0.0, 1.0, -1.0]], [[0.0, 1.0, -1.0]], [[0.0, -3.0, 2.0]]]
@@ -99,6 +101,7 @@ TINY = Recipe(
 )
 
 
+@pytest.mark.tf
 def test_fit_mdn_is_reproducible_and_predicts_mixtures():
     x_data, y_data = mdn_tf.swap_axes(*mdn_tf.make_sine_data(300, seed=0))
     a = fit_mdn(x_data, y_data, recipe=TINY, seed=5)
@@ -119,6 +122,7 @@ def test_fit_mdn_is_reproducible_and_predicts_mixtures():
     b.close()
 
 
+@pytest.mark.tf
 def test_fit_mdn_with_one_member_retraces_the_notebook_loop(tf):
     """fit_mdn(recipe, seed=S) with one network = set_random_seed(S), build, sess.run loop."""
     x_data, y_data = mdn_tf.swap_axes(*mdn_tf.make_sine_data(200, seed=3))
@@ -141,6 +145,7 @@ def test_fit_mdn_seed_recipe_is_the_article(graph):
     assert recipe.validation_fraction == 0 and recipe.weight_decay == 0
 
 
+@pytest.mark.tf
 def test_fit_mdn_rejects_bad_arguments():
     x_data, y_data = mdn_tf.swap_axes(*mdn_tf.make_sine_data(20, seed=0))
     with pytest.raises(ValueError, match="recipe"):

@@ -10,6 +10,7 @@ import mdn_tf
 
 tf1 = tf.compat.v1
 EPS = 1e-5
+pytestmark = pytest.mark.tf
 
 
 def np_mixture_nll(y, p, mu, sigma, eps=EPS):

@@ -51,6 +51,7 @@ def losses():
             yield lambda a, b, c, d: sess.run(fetch, {lg: a, mu: b, ls: c, y: d})
 
 
+@pytest.mark.tf
 @settings(max_examples=30, deadline=None, derandomize=True, database=None)
 @given(mixtures())
 def test_both_losses_and_gradients_stay_finite(losses, params):
@@ -104,6 +105,7 @@ def test_sample_moments_match_the_mixture(lg, mu, ls):
     assert samples.var() == pytest.approx(var, abs=6 * math.sqrt((m4 - var**2) / n) + 1e-9)
 
 
+@pytest.mark.tf
 @pytest.mark.parametrize(
     ("lg", "mu", "ls", "y"),
     [
@@ -119,6 +121,7 @@ def test_edge_cases_finite(losses, lg, mu, ls, y):
     assert all(np.all(np.isfinite(g)) for g in g_article + g_stable)
 
 
+@pytest.mark.tf
 def test_clamp_gives_zero_gradient_below_epsilon(losses):
     """The article's known effect: under the clamp the loss is -log(eps) and nothing moves."""
     article, stable, g_article, g_stable = losses([[0.0] * K], [[0.0] * K], [[0.0] * K], [[8.0]])

@@ -10,9 +10,9 @@ With --figures DIR the figures are also written to DIR/NN_k.png (the README's im
 The kernel talks over Unix sockets in a private temporary folder, not over TCP.
 """
 
+import argparse
 import base64
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -92,17 +92,29 @@ def save_figures(nb, folder, prefix):
         (folder / f"{prefix}_{k}.png").write_bytes(base64.b64decode(png))
 
 
-def main(argv):
-    figures = None
-    if argv[:1] == ["--figures"]:
-        figures, argv = argv[1], argv[2:]
-    if not argv:
-        sys.exit("usage: run_notebooks.py [--figures DIR] NOTEBOOK.ipynb [...]")
-    for path in argv:
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="run_notebooks.py",
+        description="Execute notebooks top to bottom and store their outputs in place.",
+    )
+    parser.add_argument("notebooks", nargs="+", type=_notebook, help="NN_name.ipynb files")
+    parser.add_argument(
+        "--figures", metavar="DIR", type=Path, help="also write each figure to DIR/NN_k.png"
+    )
+    args = parser.parse_args(argv)
+    for path in args.notebooks:
         start = time.perf_counter()
-        run(path, figures)
+        run(path, args.figures)
         print(f"{path}: executed in {time.perf_counter() - start:.1f} s")
 
 
+def _notebook(text):
+    """An argparse type: an existing .ipynb file."""
+    path = Path(text)
+    if path.suffix != ".ipynb" or not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an existing .ipynb file")
+    return path
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

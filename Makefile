@@ -10,7 +10,7 @@ export TF_ENABLE_ONEDNN_OPTS ?= 0
 export TF_NUM_INTRAOP_THREADS ?= 1
 export PYTHONHASHSEED ?= 0
 
-.PHONY: help install notebooks test test-unit test-notebooks evaluate bench lint format constraints clean
+.PHONY: help install notebooks test test-slow test-unit test-notebooks evaluate bench lint format constraints clean
 
 help:  ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -28,12 +28,17 @@ notebooks: $(STAMP)  ## execute every notebook top to bottom and store its outpu
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-# the longest notebooks first, so the two workers finish together
-test: $(STAMP)  ## unit tests and nbval on the stored notebooks, on 2 workers
-	$(PY) -m pytest -q -n 2 --dist loadfile $(NBVAL) $(call reverse,$(NOTEBOOKS)) tests
+# the longest jobs first (the TF1-mode subprocess, then the notebooks), so the two workers
+# finish together
+FIRST := tests/test_tf1_modes.py
+test: $(STAMP)  ## unit tests (both TF1 modes) and nbval on the stored notebooks, on 2 workers
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow" $(NBVAL) $(FIRST) $(call reverse,$(NOTEBOOKS)) tests
+
+test-slow: $(STAMP)  ## the rest: nbval on notebook 4, every cell re-run in a live kernel, other import orders
+	$(PY) -m pytest -q -n 2 --dist loadfile -m slow $(NBVAL) $(call reverse,$(NOTEBOOKS)) tests
 
 test-unit: $(STAMP)  ## unit tests only
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -m "not slow" tests
 
 test-notebooks: $(STAMP)  ## nbval only: re-run the notebooks, compare with their stored outputs
 	$(PY) -m pytest -q $(NBVAL) $(NOTEBOOKS)

@@ -50,6 +50,17 @@ def pytest_configure(config):
     getattr(tf.compat.v1, MODES[config.getoption("--tf1-mode")])()
 
 
+# nbval re-runs these notebooks in make test-slow, not make test: notebook 4 trains an
+# 8-network ensemble and alone takes most of make test's budget
+SLOW_NOTEBOOKS = {"04_evaluation.ipynb"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name in SLOW_NOTEBOOKS:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def tf():
     """TensorFlow, in the TF1 mode pytest_configure set."""

@@ -1,5 +1,9 @@
 """Bad input raises early with a message naming the argument."""
 
+import importlib
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -66,6 +70,9 @@ def test_dense_rejects_bad_layers(graph):
         mdn_tf.dense(x, 3, activation="softplus")
     with pytest.raises(ValueError, match="inputs"):
         mdn_tf.dense(np.zeros((2, 2)), 3)
+    unknown_width = tf.compat.v1.placeholder(tf.float32, (None, None))
+    with pytest.raises(ValueError, match=r"known last dimension .* got shape \[None, None\]"):
+        mdn_tf.dense(unknown_width, 3)
 
 
 @pytest.mark.tf
@@ -133,3 +140,54 @@ def test_losses_reject_mismatched_head_tensors(graph):
         mdn_tf.mixture_nll_stable(a, a, b, b)
     with pytest.raises(ValueError, match="mu_out must have shape"):
         mdn_tf.mixture_nll(y, a, tf.compat.v1.placeholder(tf.float32, (None,)), a)
+    with pytest.raises(ValueError, match=r"y must have shape \(batch, 1\), got \(None, 2\)"):
+        mdn_tf.mixture_nll(tf.compat.v1.placeholder(tf.float32, (None, 2)), a, b, a)
+
+
+@pytest.mark.tf
+def test_losses_accept_tensors_of_unknown_width(graph, sess):
+    # unknown dimensions are the feeder's to get right (TF1 shapes index to Dimension(None))
+    y, p, mu, sigma = (tf.compat.v1.placeholder(tf.float32, (None, None)) for _ in range(4))
+    loss = mdn_tf.mixture_nll(y, p, mu, sigma)
+    stable = mdn_tf.mixture_nll_stable(y, tf.math.log(p), mu, tf.math.log(sigma))
+    feed = {y: [[0.0]], p: [[0.5, 0.5]], mu: [[0.0, 0.0]], sigma: [[1.0, 1.0]]}
+    half_log_two_pi = 0.5 * np.log(2 * np.pi)  # -log N(0; 0, 1)
+    np.testing.assert_allclose(sess.run([loss, stable], feed), half_log_two_pi, rtol=1e-6)
+
+
+def _runner():
+    """tools/run_notebooks.py, loaded from its file (it is a script, not in the package)."""
+    path = Path(__file__).resolve().parent.parent / "tools" / "run_notebooks.py"
+    spec = importlib.util.spec_from_file_location("run_notebooks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("tool", "argv", "words"),
+    [
+        ("evaluate", ["--seeds", "-1"], "seed must be an integer >= 0, got -1"),
+        ("evaluate", ["--seeds", "one"], "seed must be an integer, got 'one'"),
+        ("evaluate", ["--n-held-out", "0"], "n_held_out must be a positive integer, got 0"),
+        ("bench", ["--runs", "0"], "runs must be a positive integer, got 0"),
+        ("runner", ["--figures"], "expected one argument"),
+        ("runner", ["missing.ipynb"], "'missing.ipynb' is not an existing .ipynb file"),
+        ("evaluate", ["--help"], None),
+        ("bench", ["--help"], None),
+        ("runner", ["--help"], None),
+    ],
+)
+def test_command_line_tools_answer_help_and_reject_bad_arguments(capsys, tool, argv, words):
+    main = {
+        "evaluate": lambda: importlib.import_module("mdn_tf.evaluate").main,
+        "bench": lambda: importlib.import_module("mdn_tf.bench").main,
+        "runner": lambda: _runner().main,
+    }[tool]()
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    out, err = capsys.readouterr()
+    if words is None:  # --help: the usage on stdout, exit code 0
+        assert exit_.value.code == 0 and out.startswith("usage:"), (out, err)
+    else:  # argparse's usage line and message, exit code 2
+        assert exit_.value.code == 2 and err.startswith("usage:") and words in err, err

@@ -187,3 +187,25 @@ def test_oob_sigma_scale_needs_held_out_points():
         oob_sigma_scale([mixture], np.zeros((1, 4), dtype=bool), np.zeros((4, 1)))
     with pytest.raises(ValueError, match="validation_fraction"):
         Recipe(calibrate_sigma=True)
+
+
+@pytest.mark.parametrize(
+    ("n", "fraction", "words"),
+    [(1, 0.2, "holds out 1, leaving each member 0"), (10, 0.95, "holds out 10, leaving")],
+)
+def test_fit_mdn_rejects_splits_that_leave_a_member_nothing_to_train_on(n, fraction, words):
+    # before: every member trained on no point and returned an all-NaN loss history
+    recipe = Recipe(epochs=5, validation_fraction=fraction, ensemble=2)
+    with pytest.raises(ValueError, match=words):
+        fit_mdn(np.zeros((n, 1)), np.zeros((n, 1)), recipe=recipe, seed=0)
+    with pytest.raises(ValueError, match=f"of {n} training point"):
+        fit_mdn(np.zeros((n, 1)), np.zeros((n, 1)), recipe=recipe, seed=0)
+
+
+@pytest.mark.tf
+def test_fit_mdn_holds_out_at_least_one_point_and_trains_on_the_rest():
+    x_data, y_data = mdn_tf.swap_axes(*mdn_tf.make_sine_data(3, seed=0))
+    recipe = Recipe(epochs=5, check_every=5, validation_fraction=0.1, ensemble=1)
+    fitted = fit_mdn(x_data, y_data, recipe=recipe, seed=0)  # round(0.3) = 0, so 1 held out
+    assert np.all(np.isfinite(fitted.loss_history)) and len(fitted.val_history[0]) == 1
+    fitted.close()

@@ -47,6 +47,7 @@ def test_stored_notebooks_ran_top_to_bottom_without_timing_metadata():
         assert set(nb.metadata) == {"kernelspec", "language_info"}, path
 
 
+@pytest.mark.slow  # starts a kernel per signal: make test-slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_an_interrupted_run_leaves_the_notebook_as_it_was(tmp_path, tmp_path_factory, sig):
     path = tmp_path / "01_slow.ipynb"

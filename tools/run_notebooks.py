@@ -12,6 +12,7 @@ The kernel talks over Unix sockets in a private temporary folder, not over TCP.
 
 import argparse
 import base64
+import contextlib
 import os
 import tempfile
 import time
@@ -58,22 +59,30 @@ def run(path, figures=None):
 
 
 def execute(nb, folder, **options):
-    """Run nb in a fresh python3 kernel started in folder; options go to NotebookClient.
+    """Run nb top to bottom in a fresh python3 kernel started in folder (see ``kernel``)."""
+    with kernel(nb, folder, **options) as client:
+        client.execute()  # the client owns its kernel and shuts it down, also on errors
+    return nb
+
+
+@contextlib.contextmanager
+def kernel(nb, folder, **options):
+    """A NotebookClient for nb, its python3 kernel started in folder; options go to it.
 
     The kernel's sockets are Unix sockets in a temporary folder (IPC transport): nothing
-    listens on TCP, and ipykernel has no unencrypted-TCP warning to print.
+    listens on TCP, and ipykernel has no unencrypted-TCP warning to print. ``execute()``
+    starts and stops a kernel of its own; for cell-by-cell runs use
+    ``with client.setup_kernel(): client.execute_cell(cell, index)``.
     """
     with tempfile.TemporaryDirectory(prefix="mdn_tf-kernel-") as sockets:
         config = Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets}/kernel"}})
-        client = NotebookClient(
+        yield NotebookClient(
             nb,
             kernel_name="python3",
             config=config,
             resources={"metadata": {"path": str(folder)}},
             **options,
         )
-        client.execute()  # the client owns its kernel and shuts it down, also on errors
-    return nb
 
 
 def save_figures(nb, folder, prefix):

@@ -121,11 +121,20 @@ def finite_scalar(name, value):
 
 def column(name, value, finite=True):
     """Return ``value`` as a float64 array of shape (n, 1); accepts (n,) or (n, 1), n >= 1."""
+    return matrix(name, value, width=1, finite=finite)
+
+
+def matrix(name, value, width=None, finite=True):
+    """Return ``value`` as a float64 array (n, d), n >= 1; (n,) is read as (n, 1).
+
+    With ``width`` given, d must equal it.
+    """
     arr = numeric_array(name, value)
     if arr.ndim == 1:
         arr = arr[:, None]
-    if arr.ndim != 2 or arr.shape[1] != 1 or arr.shape[0] == 0:
-        raise ValueError(f"{name} must have shape (n, 1) or (n,) with n >= 1, got {arr.shape}")
+    want = "(n, d) or (n,)" if width is None else f"(n, {width})" + (" or (n,)" * (width == 1))
+    if arr.ndim != 2 or 0 in arr.shape or (width is not None and arr.shape[1] != width):
+        raise ValueError(f"{name} must have shape {want} with n >= 1, got {arr.shape}")
     if finite and not np.all(np.isfinite(arr)):
         bad = int(np.sum(~np.isfinite(arr)))
         raise ValueError(f"{name} must be finite, got {bad} NaN or infinite value(s)")
@@ -141,22 +150,28 @@ def same_length(**arrays):
 
 
 def mixture(p_val, mu_val, sigma_val):
-    """Check mixture parameters of shape (N, K): a distribution per row, sigma > 0.
+    """Check mixture parameters: weights (N, K), a distribution per row; means and sigmas
+    (N, K) for one output dimension or (N, K, D) for D; sigma > 0.
 
-    Returns the three as float64 arrays.
+    Returns p (N, K), mu and sigma (N, K, D) as float64 arrays, and D.
     """
     arrays = {}
     for name, value in (("p_val", p_val), ("mu_val", mu_val), ("sigma_val", sigma_val)):
         arr = numeric_array(name, value)
-        if arr.ndim != 2 or 0 in arr.shape:
-            raise ValueError(f"{name} must have shape (N, K) with N, K >= 1, got {arr.shape}")
+        ranks = (2,) if name == "p_val" else (2, 3)
+        if arr.ndim not in ranks or 0 in arr.shape:
+            shape = "(N, K)" if name == "p_val" else "(N, K) or (N, K, D)"
+            raise ValueError(f"{name} must have shape {shape} with N, K, D >= 1, got {arr.shape}")
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"{name} must be finite, got NaN or infinite values")
         arrays[name] = arr
-    shapes = {name: arr.shape for name, arr in arrays.items()}
-    if len(set(shapes.values())) > 1:
-        raise ValueError(f"p_val, mu_val and sigma_val must have the same shape, got {shapes}")
     p, mu, sigma = arrays.values()
+    if mu.shape != sigma.shape or mu.shape[:2] != p.shape:
+        shapes = {name: arr.shape for name, arr in arrays.items()}
+        raise ValueError(
+            "p_val (N, K), mu_val and sigma_val (N, K) or (N, K, D) must agree in N, K "
+            f"(and D), got {shapes}"
+        )
     if np.any(p < 0):
         raise ValueError(f"p_val must be non-negative mixture weights, min is {p.min():.3g}")
     sums = p.sum(axis=1)
@@ -168,4 +183,6 @@ def mixture(p_val, mu_val, sigma_val):
         )
     if np.any(sigma <= 0):
         raise ValueError(f"sigma_val must be > 0, min is {sigma.min():.3g}")
-    return p, mu, sigma
+    if mu.ndim == 2:
+        mu, sigma = mu[:, :, None], sigma[:, :, None]
+    return p, mu, sigma, mu.shape[2]

@@ -1,4 +1,4 @@
-"""The article's toy data: a noisy sine-plus-line, and the same points with axes swapped."""
+"""The data: the article's noisy sine-plus-line (and its swapped axes), and Bishop's robot arm."""
 
 import numpy as np
 
@@ -45,3 +45,58 @@ def swap_axes(x_data, y_data):
         y_data=_checks.column("y_data", y_data, finite=False),
     )
     return y_data, x_data
+
+
+# Bishop's two-link robot arm (Mixture Density Networks, 1994, section 7, eq. 56-57)
+ARM_LENGTHS = (0.8, 0.2)  # L1, L2
+ARM_THETA1 = (0.3, 1.2)
+ARM_THETA2 = (np.pi / 2, 3 * np.pi / 2)
+
+
+def arm_forward(angles):
+    """End-effector position of Bishop's two-link arm for joint angles (theta1, theta2).
+
+        x1 = L1 cos(theta1) - L2 cos(theta1 + theta2),
+        x2 = L1 sin(theta1) - L2 sin(theta1 + theta2),   L1 = 0.8, L2 = 0.2.
+
+    Args:
+        angles: (n, 2) joint angles in radians (or (2,) for one pose).
+
+    Returns:
+        float64 array (n, 2) of positions ((2,) for one pose).
+    """
+    arr = _checks.finite_array("angles", angles)
+    if arr.shape[-1:] != (2,) or arr.ndim not in (1, 2):
+        raise ValueError(f"angles must have shape (n, 2) or (2,), got {arr.shape}")
+    theta1, theta2 = arr[..., 0], arr[..., 1]
+    l1, l2 = ARM_LENGTHS
+    return np.stack(
+        [
+            l1 * np.cos(theta1) - l2 * np.cos(theta1 + theta2),
+            l1 * np.sin(theta1) - l2 * np.sin(theta1 + theta2),
+        ],
+        axis=-1,
+    )
+
+
+def make_arm_data(n_samples=1000, seed=None):
+    """Draw Bishop's robot-arm data: joint angles and the positions they reach.
+
+    theta1 ~ U(0.3, 1.2),  theta2 ~ U(pi/2, 3 pi/2),  positions = ``arm_forward(angles)``.
+    The forward map (angles -> position) is single-valued; its inverse (position ->
+    angles) has two solutions, elbow up and elbow down, over most of the reachable area.
+
+    Args:
+        n_samples: number of poses (Bishop used 1000 for training, 1000 for testing).
+        seed: int or None, for ``np.random.default_rng``.
+
+    Returns:
+        (angles, positions): float32 arrays of shape (n_samples, 2).
+    """
+    n_samples = _checks.positive_int("n_samples", n_samples)
+    seed = _checks.optional_seed("seed", seed)
+    rng = np.random.default_rng(seed)
+    angles = np.column_stack(
+        [rng.uniform(*ARM_THETA1, size=n_samples), rng.uniform(*ARM_THETA2, size=n_samples)]
+    )
+    return angles.astype(np.float32), arm_forward(angles).astype(np.float32)

@@ -1,12 +1,19 @@
-"""Score the training recipes against the best possible fit.
+"""Score the training recipes against the best possible fit, and the robot arm against Bishop.
 
-    python -m mdn_tf.evaluate [--json] [--seeds 0 1 2] [--recipes seed tuned]
+    python -m mdn_tf.evaluate [--json] [--seeds 0 1 2] [--recipes seed tuned] [--problems ...]
 
-For each recipe and data seed: train on 1000 swapped points, then measure the exact NLL
-(``held_out_nll``) on those points and on 100 000 fresh ones, the Bayes-optimal bound
-H(Y | X) (``bayes_optimal_nll``), the gap between held-out NLL and bound, and the
-training time. Numbers that vary across seeds are given as mean and spread (the sample
-standard deviation over the seeds).
+The article's problem ("sine"): for each recipe and data seed, train on 1000 swapped
+points, then measure the exact NLL (``held_out_nll``) on those points and on 100 000 fresh
+ones, the Bayes-optimal bound H(Y | X) (``bayes_optimal_nll``), the gap between held-out
+NLL and bound, and the training time.
+
+Bishop's robot arm ("arm", notebook 5): for each data seed, train a least-squares network
+and an MDN (recipe "arm") on 1000 poses, predict the angles for 1000 fresh positions (the
+MDN's most probable solution, ``mixture_mode``), and measure the RMS distance between each
+target and the position those angles reach, beside Bishop's Table 1.
+
+Numbers that vary across seeds are given as mean and spread (the sample standard deviation
+over the seeds).
 """
 
 import argparse
@@ -16,14 +23,21 @@ import sys
 import numpy as np
 
 from mdn_tf import _checks
-from mdn_tf.data import make_sine_data, swap_axes
-from mdn_tf.fit import RECIPES, fit_mdn
-from mdn_tf.mixture import held_out_nll
+from mdn_tf._tf import tf, tf1
+from mdn_tf.data import arm_forward, make_arm_data, make_sine_data, swap_axes
+from mdn_tf.fit import fit_mdn
+from mdn_tf.graph import build_mlp
+from mdn_tf.mixture import held_out_nll, mixture_mode
 from mdn_tf.truth import bayes_optimal_nll
 
 N_TRAIN = 1000
 N_HELD_OUT = 100_000
 HELD_OUT_SEED_OFFSET = 10_000  # fresh data never overlaps a training seed
+SINE_RECIPES = ("seed", "tuned")
+# Bishop 1994, Table 1: RMS Euclidean distance between the desired and the achieved
+# end-effector position, 1000 test points (least squares: 20 tanh units; MDN: 2 kernels)
+BISHOP_ARM_RMS = {"least squares": 0.0578, "MDN": 0.0053}
+LEAST_SQUARES = {"hidden_units": 20, "learning_rate": 0.01, "epochs": 3000}
 
 
 def _summary(values):
@@ -59,6 +73,57 @@ def evaluate(recipes=("seed", "tuned"), seeds=(0, 1, 2), n_held_out=N_HELD_OUT):
     return rows
 
 
+def arm_rms(angles, targets):
+    """RMS distance between targets (n, 2) and the positions the angles (n, 2) reach."""
+    return float(np.sqrt(np.mean(np.sum((arm_forward(angles) - targets) ** 2, axis=1))))
+
+
+def _least_squares_angles(positions, angles, new_positions, seed):
+    """Notebook 5's least-squares network (``build_mlp``, 20 tanh units, Adam 0.01, 3000
+    full-batch epochs, standardized data): its predicted angles for new_positions."""
+    scale = [(a.mean(axis=0), a.std(axis=0)) for a in (positions, angles)]
+    (xm, xs), (ym, ys) = scale
+    graph = tf.Graph()
+    with graph.as_default(), tf1.Session(graph=graph) as sess:
+        tf1.set_random_seed(seed)
+        mlp = build_mlp(
+            LEAST_SQUARES["hidden_units"], LEAST_SQUARES["learning_rate"], input_dim=2, output_dim=2
+        )
+        sess.run(tf1.global_variables_initializer())
+        feed = {mlp.x: (positions - xm) / xs, mlp.y: (angles - ym) / ys}
+        for _ in range(LEAST_SQUARES["epochs"]):
+            sess.run(mlp.train_step, feed)
+        return sess.run(mlp.y_out, {mlp.x: (new_positions - xm) / xs}) * ys + ym
+
+
+def evaluate_arm(seeds=(0, 1, 2), n_test=N_TRAIN):
+    """One row per model (least squares, MDN): RMS position error over the seeds, Bishop's."""
+    errors = {"least squares": [], "MDN": []}
+    for seed in seeds:
+        angles, positions = make_arm_data(N_TRAIN, seed=seed)
+        _, targets = make_arm_data(n_test, seed=HELD_OUT_SEED_OFFSET + seed)
+        predicted = _least_squares_angles(positions, angles, targets, seed)
+        errors["least squares"].append(arm_rms(predicted, targets))
+        fitted = fit_mdn(positions, angles, recipe="arm", seed=seed)
+        errors["MDN"].append(arm_rms(mixture_mode(*fitted.predict(targets)), targets))
+        fitted.close()
+    return [
+        {"model": model, "rms": _summary(rms), "bishop": BISHOP_ARM_RMS[model]}
+        for model, rms in errors.items()
+    ]
+
+
+def arm_to_markdown(rows):
+    """The arm rows as a markdown table beside Bishop's."""
+    lines = ["| model | RMS position error | Bishop 1994 |", "| --- | ---: | ---: |"]
+    for row in rows:
+        rms = row["rms"]
+        lines.append(
+            f"| {row['model']} | {rms['mean']:.4f} ± {rms['spread']:.4f} | {row['bishop']:.4f} |"
+        )
+    return "\n".join(lines)
+
+
 def to_markdown(rows):
     """The rows as a markdown table, mean ± spread."""
 
@@ -84,7 +149,12 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true", help="print a JSON list, one row per recipe")
     seed = _checks.cli_int(_checks.non_negative_int, "seed")
     parser.add_argument("--seeds", type=seed, nargs="+", default=[0, 1, 2], help="data seeds")
-    parser.add_argument("--recipes", nargs="+", default=["seed", "tuned"], choices=sorted(RECIPES))
+    parser.add_argument(
+        "--recipes", nargs="+", default=list(SINE_RECIPES), choices=SINE_RECIPES, help="sine"
+    )
+    parser.add_argument(
+        "--problems", nargs="+", default=["sine", "arm"], choices=["sine", "arm"], help="which"
+    )
     parser.add_argument(
         "--n-held-out",
         type=_checks.cli_int(_checks.positive_int, "n_held_out"),
@@ -92,8 +162,16 @@ def main(argv=None):
         help=f"fresh points per seed (default {N_HELD_OUT})",
     )
     args = parser.parse_args(argv)
-    rows = evaluate(args.recipes, args.seeds, args.n_held_out)
-    print(json.dumps(rows, indent=2) if args.json else to_markdown(rows))
+    result = {}
+    if "sine" in args.problems:
+        result["sine"] = evaluate(args.recipes, args.seeds, args.n_held_out)
+    if "arm" in args.problems:
+        result["arm"] = evaluate_arm(args.seeds)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    tables = {"sine": to_markdown, "arm": arm_to_markdown}
+    print("\n\n".join(tables[problem](rows) for problem, rows in result.items()))
 
 
 if __name__ == "__main__":

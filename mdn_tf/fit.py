@@ -10,7 +10,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import logsumexp
 
 from mdn_tf import _checks
-from mdn_tf._tf import tf, tf1
+from mdn_tf._tf import static_shape, tf, tf1
 from mdn_tf.graph import build_mdn
 from mdn_tf.mixture import mixture_log_likelihood
 
@@ -28,6 +28,10 @@ class Recipe:
     the learned density; Rothfuss et al. 2019). Noise on x also widens what the network
     learns: it fits y given a noisier x. ``calibrate_sigma`` undoes that with one factor on
     every sigma, fitted to the points the members held out (``oob_sigma_scale``).
+    ``standardize`` trains on x and y shifted and scaled to mean 0 and standard deviation 1
+    per column (statistics of the training data), and ``predict`` maps the mixture back:
+    what data far from (0, 1), such as the robot arm's angles around pi, needs; noise levels
+    are then in standard deviations, and the training loss in the scaled units.
     """
 
     mixture_size: int = 12
@@ -44,6 +48,7 @@ class Recipe:
     input_noise: float = 0.0
     target_noise: float = 0.0
     calibrate_sigma: bool = False
+    standardize: bool = False
 
     def __post_init__(self):
         for name in ("mixture_size", "epochs", "check_every", "patience", "ensemble"):
@@ -56,8 +61,9 @@ class Recipe:
             raise ValueError(
                 f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
             )
-        if not isinstance(self.calibrate_sigma, bool):
-            raise TypeError(f"calibrate_sigma must be True or False, got {self.calibrate_sigma!r}")
+        for name in ("calibrate_sigma", "standardize"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.calibrate_sigma and self.validation_fraction == 0:
             raise ValueError("calibrate_sigma needs held-out points: set validation_fraction > 0")
 
@@ -80,6 +86,17 @@ RECIPES = {
         target_noise=0.1,
         calibrate_sigma=True,
     ),
+    # Bishop's robot arm (notebook 5): his MDN of 2 kernels and 10 tanh units trained with
+    # BFGS; here 2 components, 20 tanh units, full-batch Adam on standardized data
+    "arm": Recipe(
+        mixture_size=2,
+        hidden_units=(20,),
+        activation="tanh",
+        learning_rate=0.01,
+        epochs=5000,
+        stable_loss=True,
+        standardize=True,
+    ),
 }
 
 
@@ -87,12 +104,15 @@ RECIPES = {
 class FittedMDN:
     """A trained MDN (or ensemble of MDNs) and how its training went.
 
-    ``predict(x)`` gives the mixture for inputs x (n, 1) as numpy (p_val, mu_val, sigma_val),
-    each (n, K * ensemble). ``loss_history`` is the training loss per epoch (mean over
-    members, over the epochs all members ran); ``val_history`` the members' validation NLL
-    per check; ``monitor_history`` (epoch, exact NLL) pairs on the ``monitor`` data;
-    ``best_epochs`` the epoch each member's weights come from; ``sigma_scale`` the factor
-    ``predict`` applies to every sigma (1 unless the recipe calibrates); ``train_s`` seconds.
+    ``predict(x)`` gives the mixture for inputs x (n, input_dim) as numpy
+    (p_val, mu_val, sigma_val): weights (n, K * ensemble), means and sigmas (n, K * ensemble)
+    for one output dimension or (n, K * ensemble, D). ``loss_history`` is the training loss
+    per epoch (mean over members, over the epochs all members ran); ``val_history`` the
+    members' validation NLL per check; ``monitor_history`` (epoch, exact NLL) pairs on the
+    ``monitor`` data; ``best_epochs`` the epoch each member's weights come from;
+    ``sigma_scale`` the factor ``predict`` applies to every sigma (1 unless the recipe
+    calibrates); ``train_s`` seconds. Validation and monitor NLLs are in the data's units,
+    also when the recipe standardizes.
     """
 
     recipe: Recipe
@@ -103,6 +123,7 @@ class FittedMDN:
     best_epochs: list = field(default_factory=list)
     sigma_scale: float = 1.0
     train_s: float = 0.0
+    _scaling: tuple = field(default=None, repr=False)  # (x_shift, x_scale, y_shift, y_scale)
 
     def close(self):
         """Release the members' TensorFlow sessions."""
@@ -110,8 +131,13 @@ class FittedMDN:
             sess.close()
 
     def predict(self, x):
-        """Mixture parameters at inputs x (n, 1) or (n,): three float64 arrays (n, K)."""
-        x = _checks.column("x", x).astype(np.float32)
+        """Mixture parameters at inputs x (n, input_dim), or (n,) for one input: float64
+        arrays p (n, K), mu and sigma (n, K) for D = 1 or (n, K, D)."""
+        width = static_shape(self._members[0][1].x)[1]
+        x = _checks.matrix("x", x, width=width)
+        if self._scaling is not None:
+            x = (x - self._scaling[0]) / self._scaling[1]
+        x = x.astype(np.float32)
         parts = [
             sess.run([mdn.p_out, mdn.mu_out, mdn.sigma_out], {mdn.x: x})
             for sess, mdn in self._members
@@ -120,11 +146,12 @@ class FittedMDN:
         p_val = np.concatenate([p for p, _, _ in parts], axis=1) / m
         mu_val = np.concatenate([mu for _, mu, _ in parts], axis=1)
         sigma_val = np.concatenate([s for _, _, s in parts], axis=1)
-        return (
-            p_val.astype(np.float64),
-            mu_val.astype(np.float64),
-            sigma_val.astype(np.float64) * self.sigma_scale,
-        )
+        p_val, mu_val = p_val.astype(np.float64), mu_val.astype(np.float64)
+        sigma_val = sigma_val.astype(np.float64) * self.sigma_scale
+        if self._scaling is not None:  # back to the data's units
+            y_shift, y_scale = self._scaling[2:]
+            mu_val, sigma_val = mu_val * y_scale + y_shift, sigma_val * y_scale
+        return p_val, mu_val, sigma_val
 
 
 def oob_sigma_scale(mixtures, held_out, y):
@@ -138,9 +165,10 @@ def oob_sigma_scale(mixtures, held_out, y):
     over the points held out by at least one member (Brent's method on [0.25, 4]).
 
     Args:
-        mixtures: one (p_val, mu_val, sigma_val) per member, each (n, K), on all n points.
+        mixtures: one (p_val, mu_val, sigma_val) per member on all n points: weights
+            (n, K), means and sigmas (n, K) or (n, K, D).
         held_out: (members, n) bool, True where the member did not train on the point.
-        y: (n, 1) targets.
+        y: (n, D) targets.
 
     Returns:
         float c > 0.
@@ -166,7 +194,7 @@ def oob_sigma_scale(mixtures, held_out, y):
     return float(np.exp(result.x))
 
 
-def _train_member(recipe, x_tr, y_tr, x_va, y_va, seed, monitor):
+def _train_member(recipe, x_tr, y_tr, x_va, y_va, seed, monitor, nll_shift=0.0):
     graph = tf.Graph()
     with graph.as_default():
         tf1.set_random_seed(seed)
@@ -178,6 +206,8 @@ def _train_member(recipe, x_tr, y_tr, x_va, y_va, seed, monitor):
             weight_decay=recipe.weight_decay,
             activation=recipe.activation,
             train_loop=True,
+            input_dim=x_tr.shape[1],
+            output_dim=y_tr.shape[1],
         )
         weights = tf1.trainable_variables()
         # to put the best checkpoint back: one placeholder and assign op per weight
@@ -191,15 +221,19 @@ def _train_member(recipe, x_tr, y_tr, x_va, y_va, seed, monitor):
     best = (np.inf, 0, None)  # (validation NLL, epoch, weights)
     checks_without_gain = 0
 
-    def exact_nll(x, y):
-        return float(sess.run(mdn.nll, {mdn.x: x, mdn.y: y}))
+    def exact_nll(x, y):  # in the data's units: + log of the scaling's Jacobian
+        return float(sess.run(mdn.nll, {mdn.x: x, mdn.y: y})) + nll_shift
 
     def batches(steps):
-        """The (steps, n, 1) inputs and targets of the next steps (fresh noise per epoch)."""
+        """The (steps, n, input_dim) inputs and (steps, n, D) targets of the next steps
+        (fresh noise per epoch)."""
         if not noisy:
-            shape = (steps, *x_tr.shape)
-            return np.broadcast_to(x_tr, shape), np.broadcast_to(y_tr, shape)
-        xs, ys = np.empty((2, steps, *x_tr.shape), dtype=np.float32)
+            return (
+                np.broadcast_to(x_tr, (steps, *x_tr.shape)),
+                np.broadcast_to(y_tr, (steps, *y_tr.shape)),
+            )
+        xs = np.empty((steps, *x_tr.shape), dtype=np.float32)
+        ys = np.empty((steps, *y_tr.shape), dtype=np.float32)
         for i in range(steps):  # x then y noise per epoch: one stream, in epoch order
             xs[i] = x_tr + recipe.input_noise * noise_rng.standard_normal(x_tr.shape)
             ys[i] = y_tr + recipe.target_noise * noise_rng.standard_normal(y_tr.shape)
@@ -251,7 +285,8 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None):
     """Train an MDN on (x_data, y_data) with a named recipe; each call builds its own graphs.
 
     Args:
-        x_data, y_data: (n, 1) training inputs and targets (finite).
+        x_data, y_data: (n, input_dim) training inputs and (n, D) targets (finite); (n,) is
+            read as one column.
         recipe: "seed" (the article exactly) or "tuned" (see ``RECIPES``), or a ``Recipe``.
         seed: int or None; fixes the weight initialisation, splits and member seeds. With
             one member it is that network's graph seed (``tf.compat.v1.set_random_seed``).
@@ -266,8 +301,8 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None):
         recipe = RECIPES[recipe]
     elif not isinstance(recipe, Recipe):
         raise TypeError(f"recipe must be a recipe name or a Recipe, got {recipe!r}")
-    x_data = _checks.column("x_data", x_data)
-    y_data = _checks.column("y_data", y_data)
+    x_data = _checks.matrix("x_data", x_data)
+    y_data = _checks.matrix("y_data", y_data)
     _checks.same_length(x_data=x_data, y_data=y_data)
     seed = _checks.optional_seed("seed", seed)
     if monitor is not None:
@@ -275,9 +310,23 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None):
             raise TypeError(
                 f"monitor must be an (x, y) pair of arrays, got {type(monitor).__name__}"
             )
-        mx, my = _checks.column("monitor[0]", monitor[0]), _checks.column("monitor[1]", monitor[1])
+        mx = _checks.matrix("monitor[0]", monitor[0], width=x_data.shape[1])
+        my = _checks.matrix("monitor[1]", monitor[1], width=y_data.shape[1])
         _checks.same_length(**{"monitor[0]": mx, "monitor[1]": my})
         monitor = (mx.astype(np.float32), my.astype(np.float32))
+    scaling, nll_shift = None, 0.0
+    if recipe.standardize:
+        scaling = (*_mean_and_scale(x_data), *_mean_and_scale(y_data))
+        x_data, y_data = (
+            (a - m) / s for a, m, s in ((x_data, *scaling[:2]), (y_data, *scaling[2:]))
+        )
+        if monitor is not None:
+            monitor = (
+                (monitor[0] - scaling[0]) / scaling[1],
+                (monitor[1] - scaling[2]) / scaling[3],
+            )
+            monitor = tuple(a.astype(np.float32) for a in monitor)
+        nll_shift = float(np.sum(np.log(scaling[3])))
     x_data, y_data = x_data.astype(np.float32), y_data.astype(np.float32)
 
     n_val = _validation_size(recipe, len(x_data))
@@ -297,7 +346,7 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None):
             va, tr = order[:n_val], order[n_val:]
             held_out[member, va] = True
             x_tr, y_tr, x_va, y_va = x_data[tr], y_data[tr], x_data[va], y_data[va]
-        jobs.append((recipe, x_tr, y_tr, x_va, y_va, member_seed, monitor))
+        jobs.append((recipe, x_tr, y_tr, x_va, y_va, member_seed, monitor, nll_shift))
     start = time.perf_counter()
     # members are independent graphs and sessions; TensorFlow releases the GIL while a
     # session runs, so one Python thread per core trains members side by side
@@ -321,4 +370,11 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None):
         best_epochs=best_epochs,
         sigma_scale=sigma_scale,
         train_s=time.perf_counter() - start,
+        _scaling=scaling,
     )
+
+
+def _mean_and_scale(a):
+    """Column means and standard deviations of a (n, d); a constant column keeps scale 1."""
+    scale = a.std(axis=0)
+    return a.mean(axis=0), np.where(scale > 0, scale, 1.0)

@@ -79,11 +79,12 @@ class MLP:
 class MDN:
     """Handles to the MDN graph: feed ``x``, ``y``; fetch the mixture, ``loss``, ``train_step``.
 
-    ``p_out``, ``mu_out``, ``sigma_out`` are (batch, mixture_size) tensors; ``nll`` is the
+    ``x`` is (batch, input_dim) and ``y`` (batch, D); ``p_out`` is (batch, K); ``mu_out`` and
+    ``sigma_out`` are (batch, K) for D = 1 and (batch, K, D) otherwise; ``nll`` is the
     exact mean NLL (``mixture_nll_stable``, no clamps), for monitoring whatever the loss.
     With ``build_mdn(train_loop=True)``, ``train_loop`` runs one training step per leading
-    slice of ``xs``, ``ys`` (steps, batch, 1) in a single run and returns the (steps,)
-    losses; otherwise those three are None.
+    slice of ``xs`` (steps, batch, input_dim) and ``ys`` (steps, batch, D) in a single run
+    and returns the (steps,) losses; otherwise those three are None.
     """
 
     x: tf.Tensor
@@ -99,75 +100,103 @@ class MDN:
     train_loop: tf.Tensor = None
 
 
-def _placeholders():
-    x = tf1.placeholder(dtype=tf.float32, shape=(None, 1), name="x")
-    y = tf1.placeholder(dtype=tf.float32, shape=(None, 1), name="y")
+def _placeholders(input_dim, output_dim):
+    x = tf1.placeholder(dtype=tf.float32, shape=(None, input_dim), name="x")
+    y = tf1.placeholder(dtype=tf.float32, shape=(None, output_dim), name="y")
     return x, y
 
 
-def build_mlp(hidden_units=20, learning_rate=0.1):
+def build_mlp(hidden_units=20, learning_rate=0.1, input_dim=1, output_dim=1):
     """The article's first network, in the default graph.
 
     y_out = W2 tanh(W1 x + b1) + b2,  loss = sum((y_out - y)^2) / 2  (``tf.nn.l2_loss``),
-    minimised by Adam. ``x``, ``y`` are (None, 1) placeholders; layers "hidden", "y_out".
+    minimised by Adam. ``x`` is a (None, input_dim) placeholder, ``y`` and ``y_out``
+    (None, output_dim); layers "hidden", "y_out".
     """
     require_graph_mode("build_mlp")
     hidden_units = _checks.positive_int("hidden_units", hidden_units)
     learning_rate = _checks.positive_float("learning_rate", learning_rate)
-    x, y = _placeholders()
+    input_dim = _checks.positive_int("input_dim", input_dim)
+    output_dim = _checks.positive_int("output_dim", output_dim)
+    x, y = _placeholders(input_dim, output_dim)
     hidden = dense(x, units=hidden_units, activation=tf.nn.tanh, name="hidden")
-    y_out = dense(hidden, units=1, activation=None, name="y_out")
+    y_out = dense(hidden, units=output_dim, activation=None, name="y_out")
     loss = tf.nn.l2_loss(y_out - y)
     train_step = tf1.train.AdamOptimizer(learning_rate=learning_rate).minimize(loss)
     return MLP(x=x, y=y, y_out=y_out, loss=loss, train_step=train_step)
 
 
 def _check_head(y, **params):
-    """Static shape checks: y (batch, 1); the mixture tensors (batch, K) with one K.
+    """Static shape checks of a loss's arguments; returns them as float32 tensors and D.
 
-    Dimensions unknown at graph-building time (None) pass; they are the feeder's to get right.
+    The first of ``params`` holds the weights (batch, K); the other two are (batch, K) for
+    one output dimension or (batch, K, D); y is (batch, D). Dimensions unknown when the
+    graph is built (None) pass: they are the feeder's to get right.
     """
+    (w_name, weights), (m_name, means), (s_name, scales) = params.items()
+    weights, means, scales = (tf.convert_to_tensor(v, dtype=tf.float32) for v in params.values())
     y = tf.convert_to_tensor(y, dtype=tf.float32)
-    shape = static_shape(y)
-    if shape is not None and (len(shape) != 2 or shape[-1] not in (None, 1)):
-        raise ValueError(f"y must have shape (batch, 1), got {tuple(shape)}")
-    widths = {}
-    for name, value in params.items():
-        value = tf.convert_to_tensor(value, dtype=tf.float32)
-        shape = static_shape(value)
-        if shape is not None and len(shape) != 2:
-            raise ValueError(f"{name} must have shape (batch, K), got {tuple(shape)}")
-        params[name] = value
-        if shape is not None and shape[-1] is not None:
-            widths[name] = shape[-1]
+    shapes = {name: static_shape(v) for name, v in zip(params, (weights, means, scales))}
+    if shapes[w_name] is not None and len(shapes[w_name]) != 2:
+        raise ValueError(f"{w_name} must have shape (batch, K), got {tuple(shapes[w_name])}")
+    ranks = {len(shapes[n]) for n in (m_name, s_name) if shapes[n] is not None}
+    for name in (m_name, s_name):
+        if shapes[name] is not None and len(shapes[name]) not in (2, 3):
+            raise ValueError(
+                f"{name} must have shape (batch, K) or (batch, K, D), got {tuple(shapes[name])}"
+            )
+    if len(ranks) > 1:
+        raise ValueError(f"{m_name} and {s_name} must have the same rank, got {shapes}")
+    widths = {n: shape[-1] if n == w_name else shape[1] for n, shape in shapes.items() if shape}
+    widths = {n: k for n, k in widths.items() if k is not None}
     if len(set(widths.values())) > 1:
         raise ValueError(f"{', '.join(params)} must have the same K, got {widths}")
-    return y, *params.values()
+    rank = ranks.pop() if ranks else 2
+    dims = {n: shapes[n][2] for n in (m_name, s_name) if rank == 3 and shapes[n] is not None}
+    dims = {n: d for n, d in dims.items() if d is not None}
+    if len(set(dims.values())) > 1:
+        raise ValueError(f"{m_name} and {s_name} must have the same D, got {dims}")
+    d = dims.popitem()[1] if dims else (1 if rank == 2 else None)
+    y_shape = static_shape(y)
+    if y_shape is not None and (len(y_shape) != 2 or y_shape[-1] not in (None, d)):
+        want = "(batch, 1)" if rank == 2 else f"(batch, D) with D = {d}"
+        raise ValueError(f"y must have shape {want}, got {tuple(y_shape)}")
+    return y, weights, means, scales, rank
 
 
 def mixture_nll(y, p_out, mu_out, sigma_out, epsilon=1e-5):
     """The article's MDN loss: mean negative log-likelihood with epsilon clamps.
 
-        N_k = exp(-(y - mu_k)^2 / (2 max(sigma_k, eps)^2)) / (sqrt(2 pi) max(sigma_k, eps))
-        loss = mean_n [ -log max(sum_k p_k N_k, eps) ]
+        N_kd = exp(-(y_d - mu_kd)^2 / (2 max(sigma_kd, eps)^2)) / (sqrt(2 pi) max(sigma_kd, eps))
+        loss = mean_n [ -log max(sum_k p_k prod_d N_kd, eps) ]
 
-    (Bishop 1994, eq. 22-23, with the article's clamps.) The outer clamp caps each
-    point's loss at -log(eps) = 11.51 for eps = 1e-5, and there its gradient is zero.
+    (Bishop 1994, eq. 22-23, with the article's clamps; for D > 1 each component is a
+    diagonal Gaussian.) The outer clamp caps each point's loss at -log(eps) = 11.51 for
+    eps = 1e-5, and there its gradient is zero. Plain tensor math: works in a TF1 graph,
+    eagerly and inside ``tf.function``.
 
     Args:
-        y: (batch, 1) targets.
-        p_out, mu_out, sigma_out: (batch, K) mixture weights, means, standard deviations.
+        y: (batch, D) targets.
+        p_out: (batch, K) mixture weights.
+        mu_out, sigma_out: (batch, K) means and standard deviations for D = 1, or
+            (batch, K, D).
         epsilon: the clamp.
 
     Returns:
         scalar float32 tensor.
     """
     epsilon = _checks.positive_float("epsilon", epsilon)
-    y, p_out, mu_out, sigma_out = _check_head(y, p_out=p_out, mu_out=mu_out, sigma_out=sigma_out)
+    y, p_out, mu_out, sigma_out, rank = _check_head(
+        y, p_out=p_out, mu_out=mu_out, sigma_out=sigma_out
+    )
+    if rank == 3:
+        y = y[:, None, :]  # (batch, 1, D) against (batch, K, D)
     factor = 1 / math.sqrt(2 * math.pi)
     sigma = tf.maximum(sigma_out, epsilon)
     tmp = -tf.square(y - mu_out) / (2 * tf.square(sigma))
     y_normal = factor * tf.exp(tmp) / sigma
+    if rank == 3:
+        y_normal = tf.reduce_prod(y_normal, axis=2)  # (batch, K)
     loss = tf.reduce_sum(tf.multiply(y_normal, p_out), axis=1, keepdims=True)
     loss = -tf.math.log(tf.maximum(loss, epsilon))
     return tf.reduce_mean(loss)
@@ -176,36 +205,51 @@ def mixture_nll(y, p_out, mu_out, sigma_out, epsilon=1e-5):
 def mixture_nll_stable(y, p_logits, mu_out, log_sigma):
     """The same negative log-likelihood as ``mixture_nll``, in log space and without clamps.
 
-        log N_k = -(y - mu_k)^2 / (2 sigma_k^2) - log sigma_k - log(2 pi) / 2,  sigma_k = exp(s_k)
-        loss = mean_n [ -logsumexp_k ( log_softmax(p_logits)_k + log N_k ) ]
+        log N_k = sum_d [ -(y_d - mu_kd)^2 / (2 sigma_kd^2) - log sigma_kd ] - D log(2 pi) / 2,
+        sigma_kd = exp(s_kd),   loss = mean_n [ -logsumexp_k ( log_softmax(p_logits)_k + log N_k ) ]
 
     It takes the head's raw outputs (before softmax and exp), so no probability or density
     is ever formed: the loss and its gradients stay finite and informative for points far
     from every component, where the article's clamp returns -log(eps) with zero gradient.
 
     Args:
-        y: (batch, 1) targets.
-        p_logits, mu_out, log_sigma: (batch, K) the three thirds of the "out" layer.
+        y: (batch, D) targets.
+        p_logits: (batch, K) weight logits.
+        mu_out, log_sigma: (batch, K) for D = 1, or (batch, K, D).
 
     Returns:
         scalar float32 tensor.
     """
-    y, p_logits, mu_out, log_sigma = _check_head(
+    y, p_logits, mu_out, log_sigma, rank = _check_head(
         y, p_logits=p_logits, mu_out=mu_out, log_sigma=log_sigma
     )
     log_p = tf.nn.log_softmax(p_logits, axis=1)
-    z = (y - mu_out) * tf.exp(-log_sigma)
-    log_normal = -0.5 * tf.square(z) - log_sigma - 0.5 * math.log(2 * math.pi)
+    if rank == 2:
+        z = (y - mu_out) * tf.exp(-log_sigma)
+        log_normal = -0.5 * tf.square(z) - log_sigma - 0.5 * math.log(2 * math.pi)
+    else:
+        z = (y[:, None, :] - mu_out) * tf.exp(-log_sigma)
+        d = tf.cast(tf.shape(mu_out)[2], tf.float32)
+        log_normal = tf.reduce_sum(-0.5 * tf.square(z) - log_sigma, axis=2)
+        log_normal -= 0.5 * math.log(2 * math.pi) * d
     return -tf.reduce_mean(tf.reduce_logsumexp(log_p + log_normal, axis=1))
 
 
-def _mdn_head(x, mixture_size, hidden_units, activation):
-    """The MDN's layers on x; creates its variables, or reuses them in a reusing scope."""
+def _mdn_head(x, mixture_size, hidden_units, activation, output_dim):
+    """The MDN's layers on x; creates its variables, or reuses them in a reusing scope.
+
+    Returns the "out" layer's K + 2KD units split in the article's order: logits (batch, K),
+    means and log-sigmas (batch, K) for D = 1, (batch, K, D) otherwise.
+    """
     hidden = x
     for i, units in enumerate(hidden_units, start=1):
         hidden = dense(hidden, units=units, activation=activation, name=f"hidden{i}")
-    out = dense(hidden, units=mixture_size * 3, activation=None, name="out")
-    return tf.split(out, 3, 1)  # p, mu_out, sigma: logits, means, log-sigmas
+    k, d = mixture_size, output_dim
+    out = dense(hidden, units=k + 2 * k * d, activation=None, name="out")
+    if d == 1:
+        return tf.split(out, 3, 1)  # p, mu_out, sigma: logits, means, log-sigmas
+    p, mu_out, sigma = tf.split(out, [k, k * d, k * d], 1)
+    return p, tf.reshape(mu_out, (-1, k, d)), tf.reshape(sigma, (-1, k, d))
 
 
 def build_mdn(
@@ -218,12 +262,18 @@ def build_mdn(
     activation="relu",
     train_loop=False,
     shards=1,
+    input_dim=1,
+    output_dim=1,
 ):
     """The article's Mixture Density Network, in the default graph.
 
     x (None, 1) -> relu "hidden1" (64) -> relu "hidden2" (128) -> linear "out" (3K),
     split in the article's order into weights, means, sigmas:
     p_out = softmax(p), mu_out, sigma_out = exp(sigma); loss = ``mixture_nll``; Adam.
+
+    Several inputs and outputs: x is (None, input_dim) and y (None, D) with D = output_dim.
+    For D > 1 the "out" layer has K + 2KD units, split in the same order; ``mu_out`` and
+    ``sigma_out`` are then (batch, K, D), each component a diagonal Gaussian.
 
     Beyond the article: ``stable_loss=True`` trains on ``mixture_nll_stable`` instead
     (``epsilon`` is then unused), and ``weight_decay`` > 0 adds
@@ -232,9 +282,10 @@ def build_mdn(
 
     ``train_loop=True`` also builds ``MDN.train_loop`` (about 0.15 s more graph building),
     which runs many Adam steps in one ``Session.run``: feed ``xs`` and ``ys``
-    (steps, batch, 1), one batch per step, and it returns the (steps,) losses. Each step is
-    exactly one ``train_step`` on that batch (same variables, same Adam state, bit-identical
-    results), without the per-call cost of a Python loop around ``sess.run``.
+    (steps, batch, input_dim) and (steps, batch, D), one batch per step, and it returns the
+    (steps,) losses. Each step is exactly one ``train_step`` on that batch (same variables,
+    same Adam state, bit-identical results), without the per-call cost of a Python loop
+    around ``sess.run``.
     With ``shards`` > 1 each step computes its loss and gradients on that many row blocks of
     the batch, as independent subgraphs that run side by side on TensorFlow's inter-op
     threads, and adds them up: the same full-batch step up to float rounding, so not
@@ -253,12 +304,14 @@ def build_mdn(
     shards = _checks.positive_int("shards", shards)
     if shards > 1 and not train_loop:
         raise ValueError(f"shards={shards} applies to the train_loop: set train_loop=True")
-    x, y = _placeholders()
+    input_dim = _checks.positive_int("input_dim", input_dim)
+    output_dim = _checks.positive_int("output_dim", output_dim)
+    x, y = _placeholders(input_dim, output_dim)
     scope = tf1.get_variable_scope()
 
     def loss_of(x, y):
         """(mixture tensors, loss, exact NLL) of the network on (x, y)."""
-        p, mu_out, sigma = _mdn_head(x, mixture_size, hidden_units, activation)
+        p, mu_out, sigma = _mdn_head(x, mixture_size, hidden_units, activation, output_dim)
         p_out = tf.nn.softmax(p, name="prob_dist")
         sigma_out = tf.exp(sigma, name="sigma")
         nll = mixture_nll_stable(y, p, mu_out, sigma)
@@ -291,8 +344,8 @@ def build_mdn(
     )
     if not train_loop:
         return mdn
-    xs = tf1.placeholder(dtype=tf.float32, shape=(None, None, 1), name="xs")
-    ys = tf1.placeholder(dtype=tf.float32, shape=(None, None, 1), name="ys")
+    xs = tf1.placeholder(dtype=tf.float32, shape=(None, None, input_dim), name="xs")
+    ys = tf1.placeholder(dtype=tf.float32, shape=(None, None, output_dim), name="ys")
 
     def step_update(x_step, y_step):
         """(loss, Adam update) of one step on (x_step, y_step)."""

@@ -1,5 +1,6 @@
 """TF2's default eager mode: the losses are plain tensor math, fit_mdn trains in graphs of
-its own, and the graph builders say how to switch. This process runs in TF1 graph mode, so the eager side runs in a subprocess."""
+its own, and the graph builders say how to switch. This process runs in TF1 graph mode, so
+the eager side runs in a subprocess."""
 
 import json
 import subprocess

@@ -44,7 +44,7 @@ def test_bad_arguments_raise_naming_the_argument(graph, call, error, words):
         ([[-0.5, 1.5]], [[0.0, 1.0]], [[1.0, 1.0]], "non-negative"),
         ([[0.5, 0.5]], [[0.0, np.nan]], [[1.0, 1.0]], "mu_val must be finite"),
         ([[0.5, 0.5]], [[0.0, 1.0]], [[1.0, 0.0]], "sigma_val must be > 0"),
-        ([[0.5, 0.5]], [[0.0, 1.0, 2.0]], [[1.0, 1.0]], "same shape"),
+        ([[0.5, 0.5]], [[0.0, 1.0, 2.0]], [[1.0, 1.0]], "must agree in N, K"),
         ([0.5, 0.5], [0.0, 1.0], [1.0, 1.0], r"shape \(N, K\)"),
     ],
 )

@@ -5,7 +5,14 @@ Importing mdn_tf loads TensorFlow with its start-up log lines silenced; import i
 """
 
 from mdn_tf._tf import GraphModeError
-from mdn_tf.data import arm_forward, make_arm_data, make_sine_data, sine_curve, swap_axes
+from mdn_tf.data import (
+    arm_forward,
+    arm_rms_error,
+    make_arm_data,
+    make_sine_data,
+    sine_curve,
+    swap_axes,
+)
 from mdn_tf.fit import RECIPES, FittedMDN, Recipe, fit_mdn
 from mdn_tf.graph import MDN, MLP, build_mdn, build_mlp, dense, mixture_nll, mixture_nll_stable
 from mdn_tf.mixture import (
@@ -22,6 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "MDN",
     "arm_forward",
+    "arm_rms_error",
     "make_arm_data",
     "mixture_mode",
     "MLP",

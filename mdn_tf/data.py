@@ -60,14 +60,15 @@ def arm_forward(angles):
         x2 = L1 sin(theta1) - L2 sin(theta1 + theta2),   L1 = 0.8, L2 = 0.2.
 
     Args:
-        angles: (n, 2) joint angles in radians (or (2,) for one pose).
+        angles: (..., 2) joint angles in radians: (n, 2), (2,) for one pose, or the
+            (N, S, 2) samples of ``sample_from_mixture``.
 
     Returns:
-        float64 array (n, 2) of positions ((2,) for one pose).
+        float64 array of the same shape: the positions.
     """
     arr = _checks.finite_array("angles", angles)
-    if arr.shape[-1:] != (2,) or arr.ndim not in (1, 2):
-        raise ValueError(f"angles must have shape (n, 2) or (2,), got {arr.shape}")
+    if arr.shape[-1:] != (2,):
+        raise ValueError(f"angles must have shape (..., 2), got {arr.shape}")
     theta1, theta2 = arr[..., 0], arr[..., 1]
     l1, l2 = ARM_LENGTHS
     return np.stack(
@@ -100,3 +101,14 @@ def make_arm_data(n_samples=1000, seed=None):
         [rng.uniform(*ARM_THETA1, size=n_samples), rng.uniform(*ARM_THETA2, size=n_samples)]
     )
     return angles.astype(np.float32), arm_forward(angles).astype(np.float32)
+
+
+def arm_rms_error(angles, targets):
+    """Bishop's score: RMS distance between targets and the positions the angles reach.
+
+    sqrt( mean_n || arm_forward(angles_n) - targets_n ||^2 ),  angles and targets (n, 2).
+    """
+    angles = _checks.matrix("angles", angles, width=2)
+    targets = _checks.matrix("targets", targets, width=2)
+    _checks.same_length(angles=angles, targets=targets)
+    return float(np.sqrt(np.mean(np.sum((arm_forward(angles) - targets) ** 2, axis=1))))

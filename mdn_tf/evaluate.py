@@ -24,7 +24,7 @@ import numpy as np
 
 from mdn_tf import _checks
 from mdn_tf._tf import tf, tf1
-from mdn_tf.data import arm_forward, make_arm_data, make_sine_data, swap_axes
+from mdn_tf.data import arm_rms_error, make_arm_data, make_sine_data, swap_axes
 from mdn_tf.fit import fit_mdn
 from mdn_tf.graph import build_mlp
 from mdn_tf.mixture import held_out_nll, mixture_mode
@@ -73,11 +73,6 @@ def evaluate(recipes=("seed", "tuned"), seeds=(0, 1, 2), n_held_out=N_HELD_OUT):
     return rows
 
 
-def arm_rms(angles, targets):
-    """RMS distance between targets (n, 2) and the positions the angles (n, 2) reach."""
-    return float(np.sqrt(np.mean(np.sum((arm_forward(angles) - targets) ** 2, axis=1))))
-
-
 def _least_squares_angles(positions, angles, new_positions, seed):
     """Notebook 5's least-squares network (``build_mlp``, 20 tanh units, Adam 0.01, 3000
     full-batch epochs, standardized data): its predicted angles for new_positions."""
@@ -103,9 +98,9 @@ def evaluate_arm(seeds=(0, 1, 2), n_test=N_TRAIN):
         angles, positions = make_arm_data(N_TRAIN, seed=seed)
         _, targets = make_arm_data(n_test, seed=HELD_OUT_SEED_OFFSET + seed)
         predicted = _least_squares_angles(positions, angles, targets, seed)
-        errors["least squares"].append(arm_rms(predicted, targets))
+        errors["least squares"].append(arm_rms_error(predicted, targets))
         fitted = fit_mdn(positions, angles, recipe="arm", seed=seed)
-        errors["MDN"].append(arm_rms(mixture_mode(*fitted.predict(targets)), targets))
+        errors["MDN"].append(arm_rms_error(mixture_mode(*fitted.predict(targets)), targets))
         fitted.close()
     return [
         {"model": model, "rms": _summary(rms), "bishop": BISHOP_ARM_RMS[model]}

@@ -285,3 +285,14 @@ def test_arm_data_ranges_and_the_two_solutions():
     t1, t2 = 0.7, 2.5
     other = [t1 - 2 * np.arctan2(0.2 * np.sin(t2), 0.8 - 0.2 * np.cos(t2)), 2 * np.pi - t2]
     np.testing.assert_allclose(mdn_tf.arm_forward([t1, t2]), mdn_tf.arm_forward(other))
+
+
+def test_arm_rms_error_is_bishops_score():
+    targets = np.array([[1.0, 0.0], [0.2, 0.8]])
+    straight, bent = [0.0, np.pi], [np.pi / 2, np.pi / 2]  # reach exactly the two targets
+    assert mdn_tf.arm_rms_error([straight, bent], targets) == pytest.approx(0.0, abs=1e-12)
+    # the first pose reaches (0.8, -0.2) instead of (1, 0): misses of sqrt(0.08) and 0
+    missed = mdn_tf.arm_rms_error([[0.0, np.pi / 2], bent], targets)
+    assert missed == pytest.approx(math.sqrt(0.08 / 2))
+    with pytest.raises(ValueError, match="same number of rows"):
+        mdn_tf.arm_rms_error([bent], targets)

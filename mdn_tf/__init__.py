@@ -17,6 +17,7 @@ from mdn_tf.fit import RECIPES, FittedMDN, Recipe, fit_mdn
 from mdn_tf.graph import MDN, MLP, build_mdn, build_mlp, dense, mixture_nll, mixture_nll_stable
 from mdn_tf.mixture import (
     held_out_nll,
+    mixture_cdf,
     mixture_density,
     mixture_log_likelihood,
     mixture_mode,
@@ -31,6 +32,7 @@ __all__ = [
     "arm_forward",
     "arm_rms_error",
     "make_arm_data",
+    "mixture_cdf",
     "mixture_mode",
     "MLP",
     "GraphModeError",

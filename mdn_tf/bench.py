@@ -327,18 +327,34 @@ def make_test_seconds():
     )
 
 
+_START = time.perf_counter()
+
+
+def _say(step, total, what):
+    """One progress line on stderr: step of total, what is measured, seconds since start."""
+    elapsed = time.perf_counter() - _START
+    print(f"[{step}/{total}] {elapsed:6.1f} s  {what}", file=sys.stderr, flush=True)
+
+
 def run(runs=5, quick=False):
     """Measure everything; returns the dict that ``--json`` prints."""
+    total = 6 + len(PEERS) + (0 if quick else 3)
+    _say(1, total, "numpy sgemm rate (the floor)")
     rate = sgemm_rate()
     flops = flops_per_epoch() * EPOCHS
+    _say(2, total, f"project's training path, {runs} runs")
     trials = [train_tf1_loop() for _ in range(runs)]
     seconds = [s for s, _ in trials]
     train_s = statistics.median(seconds)
     floor_s = flops / rate
+    _say(3, total, f"the article's loop, {runs} runs")
     article_s = [train_tf1_session()[0] for _ in range(runs)]
     shards = os.cpu_count() or 1
+    _say(4, total, f"the loop in {shards} shards, {runs} runs")
     sharded_s = statistics.median(train_tf1_loop(shards=shards)[0] for _ in range(runs))
+    _say(5, total, "numpy, only the matmuls")
     shape_s = shape_floor()
+    _say(6, total, "TensorFlow, only the matmuls")
     tf_matmul_s = tf_matmul_floor()
     result = {
         "train_s": round(train_s, 3),
@@ -366,13 +382,17 @@ def run(runs=5, quick=False):
         "peers": {},
         "peer_notes": {},
     }
-    for key, (module, name) in PEERS.items():
+    for step, (key, (module, name)) in enumerate(PEERS.items(), start=7):
+        _say(step, total, f"peer: {key}")
         result["peers"][key], note = _peer(module, name)
         if note:
             result["peer_notes"][key] = note
     if not quick:
+        _say(total - 2, total, "threads and oneDNN settings, a process each")
         result["train_s_by_setting"] = settings_sweep()
+        _say(total - 1, total, "notebook execution times")
         result["notebook_s"] = notebook_times()
+        _say(total, total, "make test")
         result["make_test_s"] = make_test_seconds()
     return result
 

@@ -21,6 +21,7 @@ import json
 import sys
 
 import numpy as np
+from tqdm import tqdm
 
 from mdn_tf import _checks
 from mdn_tf._tf import tf, tf1
@@ -46,13 +47,20 @@ def _summary(values):
     return {"mean": round(float(values.mean()), 4), "spread": round(spread, 4)}
 
 
-def evaluate(recipes=("seed", "tuned"), seeds=(0, 1, 2), n_held_out=N_HELD_OUT):
+def _steps(items, desc, progress):
+    """items, with a tqdm progress bar on stderr when progress is True."""
+    return tqdm(items, desc=desc, unit="fit", disable=not progress, file=sys.stderr)
+
+
+def evaluate(recipes=("seed", "tuned"), seeds=(0, 1, 2), n_held_out=N_HELD_OUT, progress=False):
     """Return one row (a dict) per recipe, as printed by ``--json``."""
     bound = bayes_optimal_nll()
     rows = []
+    jobs = _steps([(r, s) for r in recipes for s in seeds], "sine (recipe, seed)", progress)
     for recipe in recipes:
         train, held, secs = [], [], []
         for seed in seeds:
+            jobs.set_postfix_str(f"recipe {recipe}, seed {seed}")
             x_data, y_data = swap_axes(*make_sine_data(N_TRAIN, seed=seed))
             x_new, y_new = swap_axes(*make_sine_data(n_held_out, seed=HELD_OUT_SEED_OFFSET + seed))
             fitted = fit_mdn(x_data, y_data, recipe=recipe, seed=seed)
@@ -60,6 +68,7 @@ def evaluate(recipes=("seed", "tuned"), seeds=(0, 1, 2), n_held_out=N_HELD_OUT):
             held.append(held_out_nll(*fitted.predict(x_new), y_new))
             secs.append(fitted.train_s)
             fitted.close()
+            jobs.update()
         rows.append(
             {
                 "recipe": recipe,
@@ -70,6 +79,7 @@ def evaluate(recipes=("seed", "tuned"), seeds=(0, 1, 2), n_held_out=N_HELD_OUT):
                 "train_s": _summary(secs),
             }
         )
+    jobs.close()
     return rows
 
 
@@ -91,10 +101,10 @@ def _least_squares_angles(positions, angles, new_positions, seed):
         return sess.run(mlp.y_out, {mlp.x: (new_positions - xm) / xs}) * ys + ym
 
 
-def evaluate_arm(seeds=(0, 1, 2), n_test=N_TRAIN):
+def evaluate_arm(seeds=(0, 1, 2), n_test=N_TRAIN, progress=False):
     """One row per model (least squares, MDN): RMS position error over the seeds, Bishop's."""
     errors = {"least squares": [], "MDN": []}
-    for seed in seeds:
+    for seed in _steps(seeds, "arm (seed: least squares, MDN)", progress):
         angles, positions = make_arm_data(N_TRAIN, seed=seed)
         _, targets = make_arm_data(n_test, seed=HELD_OUT_SEED_OFFSET + seed)
         predicted = _least_squares_angles(positions, angles, targets, seed)
@@ -159,9 +169,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     result = {}
     if "sine" in args.problems:
-        result["sine"] = evaluate(args.recipes, args.seeds, args.n_held_out)
+        result["sine"] = evaluate(args.recipes, args.seeds, args.n_held_out, progress=True)
     if "arm" in args.problems:
-        result["arm"] = evaluate_arm(args.seeds)
+        result["arm"] = evaluate_arm(args.seeds, progress=True)
     if args.json:
         print(json.dumps(result, indent=2))
         return

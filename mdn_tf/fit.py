@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import logsumexp
+from tqdm.auto import tqdm
 
 from mdn_tf import _checks
 from mdn_tf._tf import static_shape, tf, tf1
@@ -194,7 +195,7 @@ def oob_sigma_scale(mixtures, held_out, y):
     return float(np.exp(result.x))
 
 
-def _train_member(recipe, x_tr, y_tr, x_va, y_va, seed, monitor, nll_shift=0.0):
+def _train_member(recipe, x_tr, y_tr, x_va, y_va, seed, monitor, nll_shift=0.0, bar=None):
     graph = tf.Graph()
     with graph.as_default():
         tf1.set_random_seed(seed)
@@ -244,6 +245,8 @@ def _train_member(recipe, x_tr, y_tr, x_va, y_va, seed, monitor, nll_shift=0.0):
         steps = recipe.check_every - max(0, epoch - recipe.epochs)
         xs, ys = batches(steps)
         losses.extend(sess.run(mdn.train_loop, {mdn.xs: xs, mdn.ys: ys}))
+        if bar is not None:
+            bar.update(steps)
         if epoch > recipe.epochs:
             break
         if monitor is not None:
@@ -281,7 +284,7 @@ def _validation_size(recipe, n):
     return n_val
 
 
-def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None):
+def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None, progress=False):
     """Train an MDN on (x_data, y_data) with a named recipe; each call builds its own graphs.
 
     Args:
@@ -291,6 +294,8 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None):
         seed: int or None; fixes the weight initialisation, splits and member seeds. With
             one member it is that network's graph seed (``tf.compat.v1.set_random_seed``).
         monitor: optional (x, y) pair whose exact NLL is recorded every ``check_every`` epochs.
+        progress: show a progress bar (tqdm: a widget in Jupyter, a line on stderr in a
+            terminal) over all members' epochs; members that stop early end short of it.
 
     Returns:
         FittedMDN.
@@ -305,6 +310,8 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None):
     y_data = _checks.matrix("y_data", y_data)
     _checks.same_length(x_data=x_data, y_data=y_data)
     seed = _checks.optional_seed("seed", seed)
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
     if monitor is not None:
         if not isinstance(monitor, (tuple, list)) or len(monitor) != 2:
             raise TypeError(
@@ -351,7 +358,13 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None):
     # members are independent graphs and sessions; TensorFlow releases the GIL while a
     # session runs, so one Python thread per core trains members side by side
     with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
-        results = list(pool.map(lambda job: _train_member(*job), jobs))
+        with tqdm(
+            total=recipe.epochs * recipe.ensemble,
+            desc="fit_mdn",
+            unit="epoch",
+            disable=not progress,
+        ) as bar:
+            results = list(pool.map(lambda job: _train_member(*job, bar=bar), jobs))
     members, losses, vals, mons, best_epochs = (list(r) for r in zip(*results))
     sigma_scale = 1.0
     if recipe.calibrate_sigma:

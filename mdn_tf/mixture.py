@@ -7,7 +7,7 @@ one output dimension, (N, K, D) for D, each component a diagonal Gaussian
 """
 
 import numpy as np
-from scipy.special import logsumexp, softmax
+from scipy.special import logsumexp, ndtr, softmax
 
 from mdn_tf import _checks
 
@@ -122,6 +122,28 @@ def mixture_density(p_val, mu_val, sigma_val, y_grid):
     kernel = np.prod(np.exp(-0.5 * z * z), axis=3)
     norm = np.prod(np.sqrt(2 * np.pi) * sigma[:, None], axis=3)
     return np.sum(p[:, None, :] * kernel / norm, axis=2)
+
+
+def mixture_cdf(p_val, mu_val, sigma_val, y):
+    """P(Y <= y_n) under row n's mixture, one output dimension:
+
+        F(y_n) = sum_k p_nk Phi((y_n - mu_nk) / sigma_nk).
+
+    At observed y this is the probability integral transform: for a calibrated model the
+    values are uniform on [0, 1]; an overconfident one piles them near 0 and 1.
+
+    Args:
+        p_val, mu_val, sigma_val: (N, K) mixture parameters (or (N, K, 1)).
+        y: (N,) or (N, 1) points.
+
+    Returns:
+        float64 array (N,) in [0, 1].
+    """
+    p, mu, sigma, d = _checks.mixture(p_val, mu_val, sigma_val)
+    if d != 1:
+        raise ValueError(f"mixture_cdf takes one output dimension, got D = {d}")
+    y = _targets("y", y, len(p), 1)
+    return np.sum(p * ndtr((y[:, None, :] - mu) / sigma)[:, :, 0], axis=1)
 
 
 def mixture_mode(p_val, mu_val, sigma_val, tol=1e-9, max_iter=1000, newton_steps=40):

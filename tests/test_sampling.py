@@ -48,3 +48,17 @@ def test_each_row_uses_its_own_mixture():
     samples = mdn_tf.sample_from_mixture(p, mu, np.full((2, 2), 0.1), samples_per_x=1000, rng=2)
     assert samples[0].mean() == pytest.approx(-10, abs=0.02)
     assert samples[1].mean() == pytest.approx(10, abs=0.02)
+
+
+def test_mixture_cdf_matches_scipy_and_makes_uniform_pit(rng):
+    p = rng.dirichlet(np.ones(3), size=50)
+    mu, sigma = rng.normal(scale=3, size=(50, 3)), np.exp(rng.normal(scale=0.5, size=(50, 3)))
+    y = rng.normal(scale=4, size=50)
+    expected = np.sum(p * stats.norm.cdf(y[:, None], mu, sigma), axis=1)
+    np.testing.assert_allclose(mdn_tf.mixture_cdf(p, mu, sigma, y), expected, rtol=1e-12)
+    # the probability integral transform of draws from the mixture itself is uniform
+    one = (p[:1].repeat(5000, 0), mu[:1].repeat(5000, 0), sigma[:1].repeat(5000, 0))
+    draws = mdn_tf.sample_from_mixture(*one, samples_per_x=1, rng=0)[:, 0]
+    assert stats.kstest(mdn_tf.mixture_cdf(*one, draws), "uniform").pvalue > 1e-3
+    with pytest.raises(ValueError, match="one output dimension"):
+        mdn_tf.mixture_cdf(p, mu[:, :, None].repeat(2, 2), sigma[:, :, None].repeat(2, 2), y)

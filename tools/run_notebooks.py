@@ -14,6 +14,7 @@ import argparse
 import base64
 import contextlib
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -111,10 +112,11 @@ def main(argv=None):
         "--figures", metavar="DIR", type=Path, help="also write each figure to DIR/NN_k.png"
     )
     args = parser.parse_args(argv)
-    for path in args.notebooks:
+    for step, path in enumerate(args.notebooks, start=1):
+        print(f"[{step}/{len(args.notebooks)}] executing {path} ...", file=sys.stderr, flush=True)
         start = time.perf_counter()
         run(path, args.figures)
-        print(f"{path}: executed in {time.perf_counter() - start:.1f} s")
+        print(f"{path}: executed in {time.perf_counter() - start:.1f} s", flush=True)
 
 
 def _notebook(text):

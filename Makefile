@@ -10,7 +10,7 @@ export TF_ENABLE_ONEDNN_OPTS ?= 0
 export TF_NUM_INTRAOP_THREADS ?= 1
 export PYTHONHASHSEED ?= 0
 
-.PHONY: help install notebooks test test-slow test-unit test-notebooks evaluate bench lint format constraints clean
+.PHONY: help install notebooks lab test test-slow test-unit test-notebooks evaluate bench lint format constraints clean
 
 help:  ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -25,6 +25,13 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 notebooks: $(STAMP)  ## execute every notebook top to bottom and store its outputs in place
 	$(PY) tools/run_notebooks.py --figures docs/figures $(NOTEBOOKS)
+
+# kernels talk over Unix sockets in a fresh temporary folder (no TCP, no ipykernel warning);
+# LAB_OPTS passes more options, e.g. LAB_OPTS="--no-browser --port 8890"
+lab: $(STAMP)  ## open the notebooks in JupyterLab, with the thread and oneDNN settings above
+	sockets=$$(mktemp -d -t mdn_tf-lab-XXXXXX) && trap 'rm -rf "$$sockets"' EXIT INT TERM && \
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --KernelManager.transport=ipc \
+		--KernelManager.ip=$$sockets/kernel $(LAB_OPTS)
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 

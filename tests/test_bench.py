@@ -1,5 +1,7 @@
 """The benchmark's arithmetic (its timings belong to `make bench`, not to the tests)."""
 
+import pytest
+
 from mdn_tf import bench
 
 
@@ -16,3 +18,12 @@ def test_shape_floor_does_the_epochs_matmuls():
         flops = sum(2 * left.shape[0] * left.shape[1] * right.shape[1] for left, right in ops)
         assert flops == bench.flops_per_epoch(n, layers)
         assert all(left.shape[1] == right.shape[0] for left, right in ops)
+
+
+def test_the_floor_is_measured_without_the_blas_pins():
+    env = {"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "1048576", "PATH": "/bin"}
+    assert bench.floor_env(env) == {"PATH": "/bin"}
+    rate, info = bench.floor_rate(rounds=2, size=128, repeats=2)
+    assert rate / 1e9 == pytest.approx(max(info["sgemm_gflops_rounds"]), abs=0.05)
+    assert len(info["sgemm_gflops_rounds"]) == 2 and info["sgemm_gflops"] > 0
+    assert info["blas"] and {"internal_api", "architecture"} <= set(info["blas"][0])

@@ -1,5 +1,6 @@
 """The dense layer, the MLP, the MDN head and the article's loss, against numpy references."""
 
+import functools
 import math
 
 import numpy as np
@@ -206,21 +207,26 @@ def test_train_loop_takes_exactly_the_steps_of_train_step(tf, rng, options):
         np.testing.assert_array_equal(loop_var, step_var)
 
 
-@pytest.mark.parametrize("shards", [2, 3])
-def test_sharded_train_loop_takes_the_same_full_batch_steps(tf, rng, shards):
-    # 50 rows in 2 or 3 blocks (25 + 25, 16 + 17 + 17): equal up to float rounding
+@functools.cache
+def _train_loop_run(n_shards):
+    """Losses and weights after 5 steps of the loop with the batch in n_shards row blocks."""
+    rng = np.random.default_rng(12345)
     xs = rng.uniform(-10, 10, size=(5, 50, 1)).astype(np.float32)
     ys = (0.5 * xs + rng.normal(size=xs.shape)).astype(np.float32)
-    results = []
-    for n_shards in (1, shards):
-        graph = tf.Graph()
-        with graph.as_default(), tf1.Session(graph=graph) as sess:
-            tf1.set_random_seed(0)
-            mdn = mdn_tf.build_mdn(train_loop=True, shards=n_shards, weight_decay=1e-3)
-            sess.run(tf1.global_variables_initializer())
-            losses = sess.run(mdn.train_loop, {mdn.xs: xs, mdn.ys: ys})
-            results.append((losses, sess.run(tf1.trainable_variables())))
-    (losses, weights), (sharded_losses, sharded_weights) = results
+    graph = tf.Graph()
+    with graph.as_default(), tf1.Session(graph=graph) as sess:
+        tf1.set_random_seed(0)
+        mdn = mdn_tf.build_mdn(train_loop=True, shards=n_shards, weight_decay=1e-3)
+        sess.run(tf1.global_variables_initializer())
+        losses = sess.run(mdn.train_loop, {mdn.xs: xs, mdn.ys: ys})
+        return losses, sess.run(tf1.trainable_variables())
+
+
+@pytest.mark.parametrize("shards", [2, 3])
+def test_sharded_train_loop_takes_the_same_full_batch_steps(tf, shards):
+    # 50 rows in 2 or 3 blocks (25 + 25, 16 + 17 + 17): equal up to float rounding
+    losses, weights = _train_loop_run(1)  # built once for both
+    sharded_losses, sharded_weights = _train_loop_run(shards)
     np.testing.assert_allclose(sharded_losses, losses, rtol=1e-5)
     for w, sharded_w in zip(weights, sharded_weights):  # 5 Adam steps of at most 0.01 each
         np.testing.assert_allclose(sharded_w, w, atol=1e-3)

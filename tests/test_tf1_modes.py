@@ -22,7 +22,9 @@ TF_FILES = sorted(
 def _pytest_tf_suite(*options):
     """Run the tf-marked tests in a fresh process with the options; return its output."""
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-m", "tf", *options, *TF_FILES],
+        # without the xdist and nbval plugins: nbval's import of nbformat alone costs ~2 s
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:nbval", "-m", "tf"]
+        + [*options, *TF_FILES],
         capture_output=True,
         text=True,
         cwd=TESTS.parent,

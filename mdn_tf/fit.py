@@ -323,17 +323,13 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None, progress=Fal
         monitor = (mx.astype(np.float32), my.astype(np.float32))
     scaling, nll_shift = None, 0.0
     if recipe.standardize:
-        scaling = (*_mean_and_scale(x_data), *_mean_and_scale(y_data))
-        x_data, y_data = (
-            (a - m) / s for a, m, s in ((x_data, *scaling[:2]), (y_data, *scaling[2:]))
-        )
+        (x_shift, x_scale), (y_shift, y_scale) = _mean_and_scale(x_data), _mean_and_scale(y_data)
+        scaling = (x_shift, x_scale, y_shift, y_scale)
+        x_data, y_data = (x_data - x_shift) / x_scale, (y_data - y_shift) / y_scale
         if monitor is not None:
-            monitor = (
-                (monitor[0] - scaling[0]) / scaling[1],
-                (monitor[1] - scaling[2]) / scaling[3],
-            )
+            monitor = ((monitor[0] - x_shift) / x_scale, (monitor[1] - y_shift) / y_scale)
             monitor = tuple(a.astype(np.float32) for a in monitor)
-        nll_shift = float(np.sum(np.log(scaling[3])))
+        nll_shift = float(np.sum(np.log(y_scale)))  # NLL in the data's units
     x_data, y_data = x_data.astype(np.float32), y_data.astype(np.float32)
 
     n_val = _validation_size(recipe, len(x_data))

@@ -127,13 +127,14 @@ def build_mlp(hidden_units=20, learning_rate=0.1, input_dim=1, output_dim=1):
 
 
 def _check_head(y, **params):
-    """Static shape checks of a loss's arguments; returns them as float32 tensors and D.
+    """Static shape checks of a loss's arguments; returns them as float32 tensors and the
+    rank of the means (2: one output dimension, 3: (batch, K, D)).
 
     The first of ``params`` holds the weights (batch, K); the other two are (batch, K) for
     one output dimension or (batch, K, D); y is (batch, D). Dimensions unknown when the
     graph is built (None) pass: they are the feeder's to get right.
     """
-    (w_name, weights), (m_name, means), (s_name, scales) = params.items()
+    w_name, m_name, s_name = params
     weights, means, scales = (tf.convert_to_tensor(v, dtype=tf.float32) for v in params.values())
     y = tf.convert_to_tensor(y, dtype=tf.float32)
     shapes = {name: static_shape(v) for name, v in zip(params, (weights, means, scales))}
@@ -158,7 +159,9 @@ def _check_head(y, **params):
         raise ValueError(f"{m_name} and {s_name} must have the same D, got {dims}")
     d = dims.popitem()[1] if dims else (1 if rank == 2 else None)
     y_shape = static_shape(y)
-    if y_shape is not None and (len(y_shape) != 2 or y_shape[-1] not in (None, d)):
+    if y_shape is not None and (
+        len(y_shape) != 2 or d is not None and y_shape[-1] not in (None, d)
+    ):
         want = "(batch, 1)" if rank == 2 else f"(batch, D) with D = {d}"
         raise ValueError(f"y must have shape {want}, got {tuple(y_shape)}")
     return y, weights, means, scales, rank

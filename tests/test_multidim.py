@@ -326,3 +326,12 @@ def test_ensembles_in_d_dimensions_with_progress(rng, capsys):
         mdn_tf.fit_mdn(x, y, recipe=recipe, progress="yes")
     quiet.close()
     loud.close()
+
+
+@pytest.mark.tf
+def test_losses_accept_an_unknown_d(graph):
+    y = tf1.placeholder(tf.float32, (None, 2))
+    p = tf1.placeholder(tf.float32, (None, 3))
+    m = tf1.placeholder(tf.float32, (None, 3, None))  # D known only when fed
+    mdn_tf.mixture_nll(y, p, m, m)
+    mdn_tf.mixture_nll_stable(y, p, m, m)

@@ -203,9 +203,10 @@ def test_fit_mdn_rejects_splits_that_leave_a_member_nothing_to_train_on(n, fract
 
 
 @pytest.mark.tf
-def test_fit_mdn_holds_out_at_least_one_point_and_trains_on_the_rest():
+def test_fit_mdn_holds_out_at_least_one_point_and_trains_on_the_rest(capsys):
     x_data, y_data = mdn_tf.swap_axes(*mdn_tf.make_sine_data(3, seed=0))
     recipe = Recipe(epochs=5, check_every=5, validation_fraction=0.1, ensemble=1)
     fitted = fit_mdn(x_data, y_data, recipe=recipe, seed=0)  # round(0.3) = 0, so 1 held out
+    assert capsys.readouterr().err == ""  # no progress bar unless asked
     assert np.all(np.isfinite(fitted.loss_history)) and len(fitted.val_history[0]) == 1
     fitted.close()

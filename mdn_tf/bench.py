@@ -55,17 +55,6 @@ def flops_per_epoch(n=N_POINTS, layers=LAYERS):
     return 2 * n * (2 * macs + input_grads)
 
 
-def sgemm_rate(size=2048, repeats=7):
-    """Best float32 matmul rate numpy reaches on (size x size) matrices, in FLOP/s, in this
-    process (whatever BLAS kernel its environment selects)."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((size, size), dtype=np.float32)
-    b = rng.standard_normal((size, size), dtype=np.float32)
-    a @ b  # warm-up
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * size**3 / best
-
-
 # Some machines here set these to pin older OpenBLAS builds to AVX2 kernels (they misbehave
 # on some CPUs otherwise); they slow a current numpy's sgemm well below the CPU's peak. The
 # floor is measured in a child process without them, and nothing else changes them.
@@ -99,6 +88,15 @@ def floor_env(env=None):
     return {k: v for k, v in env.items() if k not in BLAS_PINS}
 
 
+def sgemm_in_child(env, size=2048, repeats=7):
+    """Run SGEMM_CHILD in a fresh process with environment ``env``: {"gflops", "blas"}."""
+    code = SGEMM_CHILD.format(size=size, repeats=repeats)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)
+
+
 def floor_rate(rounds=3, size=2048, repeats=7):
     """The machine's float32 matmul rate: numpy's sgemm in ``rounds`` fresh child processes
     without the BLAS pins, best of ``repeats`` each; the best round wins.
@@ -107,19 +105,7 @@ def floor_rate(rounds=3, size=2048, repeats=7):
     use (threadpoolctl), the pins that were unset, and a warning when a round ran below 80%
     of the best (a busy machine: the best round is the one to trust).
     """
-    code = SGEMM_CHILD.format(size=size, repeats=repeats)
-    results = [
-        json.loads(
-            subprocess.run(
-                [sys.executable, "-c", code],
-                env=floor_env(),
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )
-        for _ in range(rounds)
-    ]
+    results = [sgemm_in_child(floor_env(), size, repeats) for _ in range(rounds)]
     rates = [r["gflops"] for r in results]
     best = max(rates)
     info = {
@@ -412,7 +398,7 @@ def run(runs=5, quick=False):
     total = 6 + len(PEERS) + (0 if quick else 3)
     _say(1, total, "numpy sgemm rate (the floor), in child processes without the BLAS pins")
     rate, floor_info = floor_rate()
-    rate_here = sgemm_rate()
+    as_set = sgemm_in_child(dict(os.environ))  # with whatever pins this environment has
     flops = flops_per_epoch() * EPOCHS
     _say(2, total, f"project's training path, {runs} runs")
     trials = [train_tf1_loop() for _ in range(runs)]
@@ -446,7 +432,7 @@ def run(runs=5, quick=False):
         "flops_per_epoch": flops_per_epoch(),
         "epochs": EPOCHS,
         **floor_info,
-        "sgemm_gflops_this_process": round(rate_here / 1e9, 1),
+        "sgemm_gflops_this_environment": round(as_set["gflops"], 1),
         "threads": {
             "TF_NUM_INTRAOP_THREADS": os.environ.get("TF_NUM_INTRAOP_THREADS"),
             "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
@@ -496,7 +482,8 @@ def main(argv=None):
     print(
         f"floor: {result['flops_per_epoch'] / 1e6:.1f} MFLOP/epoch at {result['sgemm_gflops']} "
         f"GFLOP/s ({kernels}; rounds {result['sgemm_gflops_rounds']}; "
-        f"{result['sgemm_gflops_this_process']} GFLOP/s in this process) = {result['floor_s']} s; "
+        f"{result['sgemm_gflops_this_environment']} GFLOP/s with this environment's pins) "
+        f"= {result['floor_s']} s; "
         f"ratio to floor {result['ratio_to_floor']}"
     )
     if "sgemm_warning" in result:

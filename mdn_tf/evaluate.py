@@ -26,7 +26,7 @@ from tqdm import tqdm
 from mdn_tf import _checks
 from mdn_tf._tf import tf, tf1
 from mdn_tf.data import arm_rms_error, make_arm_data, make_sine_data, swap_axes
-from mdn_tf.fit import fit_mdn
+from mdn_tf.fit import _mean_and_scale, fit_mdn
 from mdn_tf.graph import build_mlp
 from mdn_tf.mixture import held_out_nll, mixture_mode
 from mdn_tf.truth import bayes_optimal_nll
@@ -86,8 +86,7 @@ def evaluate(recipes=("seed", "tuned"), seeds=(0, 1, 2), n_held_out=N_HELD_OUT, 
 def _least_squares_angles(positions, angles, new_positions, seed):
     """Notebook 5's least-squares network (``build_mlp``, 20 tanh units, Adam 0.01, 3000
     full-batch epochs, standardized data): its predicted angles for new_positions."""
-    scale = [(a.mean(axis=0), a.std(axis=0)) for a in (positions, angles)]
-    (xm, xs), (ym, ys) = scale
+    (xm, xs), (ym, ys) = _mean_and_scale(positions), _mean_and_scale(angles)
     graph = tf.Graph()
     with graph.as_default(), tf1.Session(graph=graph) as sess:
         tf1.set_random_seed(seed)

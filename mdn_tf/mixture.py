@@ -12,10 +12,10 @@ from scipy.special import logsumexp, ndtr, softmax
 from mdn_tf import _checks
 
 
-def _targets(name, y, n, d):
-    """y as (n, d): (n, d), or (n,) when d = 1."""
+def _targets(name, y, p, d):
+    """y as (N, d), one row per row of the weights p: (N, d), or (N,) when d = 1."""
     y = _checks.matrix(name, y, width=d)
-    _checks.same_length(p_val=np.empty(n), **{name: y})
+    _checks.same_length(p_val=p, **{name: y})
     return y
 
 
@@ -85,7 +85,7 @@ def mixture_log_likelihood(p_val, mu_val, sigma_val, y):
         float64 array (N,).
     """
     p, mu, sigma, d = _checks.mixture(p_val, mu_val, sigma_val)
-    y = _targets("y", y, len(p), d)
+    y = _targets("y", y, p, d)
     z = (y[:, None, :] - mu) / sigma  # (N, K, D)
     with np.errstate(divide="ignore"):  # log 0 = -inf for an unused component is fine
         log_p = np.log(p)
@@ -142,7 +142,7 @@ def mixture_cdf(p_val, mu_val, sigma_val, y):
     p, mu, sigma, d = _checks.mixture(p_val, mu_val, sigma_val)
     if d != 1:
         raise ValueError(f"mixture_cdf takes one output dimension, got D = {d}")
-    y = _targets("y", y, len(p), 1)
+    y = _targets("y", y, p, 1)
     return np.sum(p * ndtr((y[:, None, :] - mu) / sigma)[:, :, 0], axis=1)
 
 

@@ -149,9 +149,10 @@ def same_length(**arrays):
         raise ValueError(f"{', '.join(lengths)} must have the same number of rows: {shown}")
 
 
-def mixture(p_val, mu_val, sigma_val):
+def mixture(p_val, mu_val, sigma_val, zero_sigma=False):
     """Check mixture parameters: weights (N, K), a distribution per row; means and sigmas
-    (N, K) for one output dimension or (N, K, D) for D; sigma > 0.
+    (N, K) for one output dimension or (N, K, D) for D; sigma > 0, or >= 0 with
+    ``zero_sigma`` (where a component of zero width is still defined: sampling).
 
     Returns p (N, K), mu and sigma (N, K, D) as float64 arrays, and D.
     """
@@ -181,8 +182,9 @@ def mixture(p_val, mu_val, sigma_val):
             f"each row of p_val must sum to 1 (within {WEIGHT_SUM_TOL:g}), "
             f"worst row is off by {worst:.3g}"
         )
-    if np.any(sigma <= 0):
-        raise ValueError(f"sigma_val must be > 0, min is {sigma.min():.3g}")
+    if np.any(sigma < 0) or not zero_sigma and np.any(sigma == 0):
+        want = ">= 0" if zero_sigma else "> 0"
+        raise ValueError(f"sigma_val must be {want}, min is {sigma.min():.3g}")
     if mu.ndim == 2:
         mu, sigma = mu[:, :, None], sigma[:, :, None]
     return p, mu, sigma, mu.shape[2]

@@ -36,7 +36,9 @@ def sample_from_mixture(
 
     Args:
         p_val: (N, K) weights (rows sum to 1).
-        mu_val, sigma_val: (N, K) means and sigmas > 0, or (N, K, D).
+        mu_val, sigma_val: (N, K) means and sigmas >= 0, or (N, K, D). A sigma of 0 (a
+            float32 ``exp`` that underflowed, far outside the training data) draws the
+            component's mean.
         samples_per_x: draws per row (the article uses 10).
         rng: a ``numpy.random.Generator``, an int seed, or None (fresh entropy).
         temperature: tau > 0 for the component choice.
@@ -45,7 +47,7 @@ def sample_from_mixture(
     Returns:
         float64 array (N, samples_per_x), or (N, samples_per_x, D) for (N, K, D) input.
     """
-    p, mu, sigma, _ = _checks.mixture(p_val, mu_val, sigma_val)
+    p, mu, sigma, _ = _checks.mixture(p_val, mu_val, sigma_val, zero_sigma=True)
     samples_per_x = _checks.positive_int("samples_per_x", samples_per_x)
     temperature = _checks.positive_float("temperature", temperature)
     sigma_temperature = _checks.non_negative_float("sigma_temperature", sigma_temperature)

@@ -43,7 +43,7 @@ def test_bad_arguments_raise_naming_the_argument(graph, call, error, words):
         ([[0.5, 0.6]], [[0.0, 1.0]], [[1.0, 1.0]], "sum to 1"),
         ([[-0.5, 1.5]], [[0.0, 1.0]], [[1.0, 1.0]], "non-negative"),
         ([[0.5, 0.5]], [[0.0, np.nan]], [[1.0, 1.0]], "mu_val must be finite"),
-        ([[0.5, 0.5]], [[0.0, 1.0]], [[1.0, 0.0]], "sigma_val must be > 0"),
+        ([[0.5, 0.5]], [[0.0, 1.0]], [[1.0, -1.0]], "sigma_val must be >= 0"),
         ([[0.5, 0.5]], [[0.0, 1.0, 2.0]], [[1.0, 1.0]], "must agree in N, K"),
         ([0.5, 0.5], [0.0, 1.0], [1.0, 1.0], r"shape \(N, K\)"),
     ],
@@ -112,6 +112,8 @@ def test_evaluation_functions_reject_bad_shapes_and_values():
         mdn_tf.held_out_nll([[1.0]], [[0.0]], [[1.0]], [np.inf])
     with pytest.raises(ValueError, match="sigma_val must be > 0"):
         mdn_tf.mixture_density([[1.0]], [[0.0]], [[-1.0]], [0.0])
+    with pytest.raises(ValueError, match="sigma_val must be > 0"):  # a density needs a width
+        mdn_tf.held_out_nll([[1.0]], [[0.0]], [[0.0]], [0.0])
     with pytest.raises(TypeError, match="monitor"):
         mdn_tf.fit_mdn(np.zeros((5, 1)), np.zeros((5, 1)), monitor=np.zeros((5, 1)))
 

@@ -26,6 +26,15 @@ def test_shape_and_reproducibility():
     np.testing.assert_array_equal(a, mdn_tf.sample_from_mixture(p, mu, sigma, 10, rng=3))
 
 
+def test_a_component_of_zero_width_draws_its_mean():
+    # exp(sigma) underflows to 0 in float32 far outside the data (notebook 3's x = +-15)
+    p, mu, sigma = [[0.5, 0.5]], [[-3.0, 2.0]], [[0.0, 1.0]]
+    draws = mdn_tf.sample_from_mixture(p, mu, sigma, samples_per_x=4000, rng=0)[0]
+    at_mean = draws == -3.0
+    assert 0.45 < at_mean.mean() < 0.55  # the zero-width component, exactly at its mean
+    assert stats.kstest(draws[~at_mean], "norm", args=(2.0, 1.0)).pvalue > 0.01
+
+
 def test_samples_follow_the_mixture_ks():
     samples = mdn_tf.sample_from_mixture(P, MU, SIGMA, samples_per_x=20_000, rng=0)[0]
     assert stats.kstest(samples, mixture_cdf).pvalue > 0.01

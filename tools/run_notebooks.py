@@ -13,6 +13,7 @@ The kernel talks over Unix sockets in a private temporary folder, not over TCP.
 import argparse
 import base64
 import contextlib
+import copy
 import os
 import sys
 import tempfile
@@ -84,6 +85,54 @@ def kernel(nb, folder, **options):
             resources={"metadata": {"path": str(folder)}},
             **options,
         )
+
+
+SEED_LINE = "SEED = 2015"
+
+
+def _fresh_copy(nb):
+    """A copy of nb without outputs or execution counts, ready to execute."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+def with_seed(nb, seed):
+    """A copy of nb, outputs cleared, whose Setup cell says ``SEED = <seed>``: new data, new
+    weights, new samples, as a reader who changes the seed gets."""
+    nb = _fresh_copy(nb)
+    setup = [c for c in nb.cells if c.cell_type == "code" and SEED_LINE in c.source]
+    if len(setup) != 1:
+        raise ValueError(f"expected one code cell with {SEED_LINE!r}, found {len(setup)}")
+    setup[0].source = setup[0].source.replace(SEED_LINE, f"SEED = {int(seed)}")
+    return nb
+
+
+GRAPH_SEED_PATCH = """\
+# added by the test: every graph seed moves by {offset}; the data and sampling seeds stay
+import mdn_tf
+import tensorflow as tf
+
+_set_random_seed = tf.compat.v1.set_random_seed
+tf.compat.v1.set_random_seed = lambda seed: _set_random_seed(
+    None if seed is None else int(seed) + {offset}
+)
+"""
+
+
+def with_graph_seed_offset(nb, offset):
+    """A copy of nb, outputs cleared, that starts with a cell adding ``offset`` to every graph seed.
+
+    ``tf.compat.v1.set_random_seed`` is what the notebooks' cells and ``mdn_tf.fit_mdn``
+    call, so training starts from other initial weights while the data, the splits and
+    the numpy samples stay: what another CPU does to a run. The added cell is cell 0;
+    the notebook's own cells follow at their index + 1.
+    """
+    nb = _fresh_copy(nb)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(GRAPH_SEED_PATCH.format(offset=int(offset))))
+    return nb
 
 
 def save_figures(nb, folder, prefix):

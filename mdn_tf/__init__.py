@@ -4,6 +4,7 @@ Importing mdn_tf loads TensorFlow with its start-up log lines silenced; import i
 ``tensorflow`` in a notebook to keep the outputs clean.
 """
 
+from mdn_tf import engine
 from mdn_tf._tf import GraphModeError
 from mdn_tf.data import (
     arm_forward,
@@ -13,6 +14,7 @@ from mdn_tf.data import (
     sine_curve,
     swap_axes,
 )
+from mdn_tf.engine import Engine, graph_loop
 from mdn_tf.fit import RECIPES, FittedMDN, Recipe, fit_mdn
 from mdn_tf.graph import MDN, MLP, build_mdn, build_mlp, dense, mixture_nll, mixture_nll_stable
 from mdn_tf.mixture import (
@@ -29,6 +31,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MDN",
+    "Engine",
+    "engine",
+    "graph_loop",
     "arm_forward",
     "arm_rms_error",
     "make_arm_data",

@@ -3,17 +3,18 @@
     python -m mdn_tf.bench [--json] [--runs 5] [--quick]
 
 1. The project's path: the article's recipe (``build_mdn``, 2500 full-batch Adam epochs
-   on 1000 points) trained as ``fit_mdn`` trains it, ``STEPS_PER_RUN`` epochs per
-   ``Session.run`` through ``MDN.train_loop``. ``train_s`` is the median of ``--runs``
-   runs; ``floor_s`` is the FLOPs those epochs need divided by the float32 matmul rate
-   numpy reaches on large square matrices in the same run. Beside them:
-   ``sharded_s``, the same loop with each batch in one row block per core
-   (``build_mdn(shards=...)``, equal up to float rounding); ``article_loop_s``, notebook
-   3's visible loop (one ``sess.run`` per epoch, the loss fetched each time);
-   ``shape_floor_s``, numpy doing only the epochs' matmuls at their real shapes (what a
-   BLAS gives on these small matrices, before any framework); and ``tf_matmul_s``, the
-   same matmuls alone in TensorFlow (the rest of ``train_s`` is everything else: the
-   head, the loss, the gradients of the element-wise ops, Adam, and per-op overhead).
+   on 1000 points) trained by ``mdn_tf.engine.Engine`` as ``fit_mdn`` runs it,
+   ``STEPS_PER_RUN`` epochs per XLA-compiled call. ``train_s`` is the median of ``--runs``
+   steady runs (compiled code reused), with ``compile_s`` (the first call's extra time) and
+   ``first_run_s`` (a first 2500 epochs, compilation included); ``floor_s`` is the FLOPs
+   those epochs need divided by the float32 matmul rate numpy reaches on large square
+   matrices in the same run. Beside them: ``graph_loop_s``, the same epochs in the TF1
+   in-graph loop of ordinary ops (``engine.graph_loop``, bit-identical to the article's);
+   ``article_loop_s``, notebook 3's visible loop (one ``sess.run`` per epoch, the loss
+   fetched each time); ``ensemble_member_s``, the time per member of an 8-member
+   ``fit_mdn`` ensemble; ``shape_floor_s``, numpy doing only the epochs' matmuls at their
+   real shapes (what a BLAS gives on these small matrices, before any framework); and
+   ``tf_matmul_s``, the same matmuls alone in TensorFlow.
 2. Peers doing the same work: TF2 eager with ``tf.function``, Keras 3 ``model.fit`` with
    full batches, PyTorch on the CPU (when installed; see requirements-bench.txt).
 3. Each notebook's execution time and ``make test``'s wall time, and ``train_s`` under one
@@ -40,10 +41,13 @@ import numpy as np
 from mdn_tf import _checks
 from mdn_tf._tf import tf, tf1
 from mdn_tf.data import make_sine_data, swap_axes
+from mdn_tf.engine import Engine, graph_loop
+from mdn_tf.fit import Recipe, fit_mdn
 from mdn_tf.graph import build_mdn, mixture_nll
 
 N_POINTS, EPOCHS, K = 1000, 2500, 12
-STEPS_PER_RUN = 10  # fit_mdn's chunk: Recipe.check_every
+STEPS_PER_RUN = 10  # the graph loop's chunk in fit_mdn: Recipe.check_every
+ENGINE_STEPS_PER_RUN = 250  # the engine's chunk in fit_mdn when nothing is checked
 LAYERS = (1, 64, 128, 3 * K)
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,20 +137,23 @@ def _data():
     return x_data, y_data
 
 
-def _session(train_loop=False, shards=1):
+def _session(with_engine=False, steps_per_run=ENGINE_STEPS_PER_RUN):
+    """(session, mdn, runner, data): the article's network, variables initialised; the
+    runner is an ``Engine`` or the ``graph_loop``'s (xs, ys, losses)."""
     x_data, y_data = _data()
     graph = tf.Graph()
     with graph.as_default():
         tf1.set_random_seed(0)
-        mdn = build_mdn(train_loop=train_loop, shards=shards)
+        mdn = build_mdn()
+        runner = Engine(mdn, epochs_per_run=steps_per_run) if with_engine else graph_loop(mdn)
         sess = tf1.Session(graph=graph)
         sess.run(tf1.global_variables_initializer())
-    return sess, mdn, x_data, y_data
+    return sess, mdn, runner, x_data, y_data
 
 
 def train_tf1_session():
     """The article's loop, as in notebook 3. Returns (seconds, final loss)."""
-    sess, mdn, x_data, y_data = _session()
+    sess, mdn, _, x_data, y_data = _session()
     feed = {mdn.x: x_data, mdn.y: y_data}
     start = time.perf_counter()
     for _ in range(EPOCHS):
@@ -156,18 +163,55 @@ def train_tf1_session():
     return seconds, float(loss_val)
 
 
-def train_tf1_loop(steps_per_run=STEPS_PER_RUN, shards=1):
-    """The project's path: ``MDN.train_loop``, steps_per_run epochs per run, all losses
-    kept. Returns (seconds, final loss); with one shard the losses equal
-    ``train_tf1_session``'s, with more they agree up to float rounding."""
-    sess, mdn, x_data, y_data = _session(train_loop=True, shards=shards)
+def train_graph_loop(steps_per_run=STEPS_PER_RUN):
+    """The TF1 in-graph loop (``engine.graph_loop``), steps_per_run epochs per run: the
+    article's steps bit for bit. Returns (seconds, final loss)."""
+    sess, _, (xs, ys, loop_losses), x_data, y_data = _session()
     shape = (steps_per_run, *x_data.shape)
-    feed = {mdn.xs: np.broadcast_to(x_data, shape), mdn.ys: np.broadcast_to(y_data, shape)}
+    feed = {xs: np.broadcast_to(x_data, shape), ys: np.broadcast_to(y_data, shape)}
     start = time.perf_counter()
-    losses = [sess.run(mdn.train_loop, feed) for _ in range(EPOCHS // steps_per_run)]
+    losses = [sess.run(loop_losses, feed) for _ in range(EPOCHS // steps_per_run)]
     seconds = time.perf_counter() - start
     sess.close()
     return seconds, float(losses[-1][-1])
+
+
+def train_engine(runs, steps_per_run=ENGINE_STEPS_PER_RUN):
+    """The engine in one session: ``compile_s`` (the first call's time beyond a steady
+    call's), ``first_run_s`` (the first EPOCHS epochs, compilation included), ``runs``
+    steady times of EPOCHS epochs from fresh weights (the compiled code reused), and the
+    final loss of the last run."""
+    sess, mdn, engine, x_data, y_data = _session(with_engine=True, steps_per_run=steps_per_run)
+    with sess.graph.as_default():
+        reset = tf1.global_variables_initializer()  # new initial weights, same compiled code
+    first_call = _timed(lambda: engine.train(sess, x_data, y_data, steps_per_run))
+    rest = _timed(lambda: engine.train(sess, x_data, y_data, EPOCHS - steps_per_run))
+    steady_call = rest / (EPOCHS / steps_per_run - 1)
+    steady = []
+    for _ in range(runs):
+        sess.run(reset)
+        start = time.perf_counter()
+        losses = engine.train(sess, x_data, y_data, EPOCHS)
+        steady.append(time.perf_counter() - start)
+    sess.close()
+    return {
+        "compile_s": first_call - steady_call,
+        "first_run_s": first_call + rest,
+        "runs": steady,
+        "final_loss": float(losses[-1]),
+    }
+
+
+def ensemble_member_seconds(members=8):
+    """Seconds per member of ``fit_mdn`` training an ensemble of the article's network
+    (2500 epochs each on the same 1000 points, members on all cores), for each engine."""
+    x_data, y_data = _data()
+    seconds = {}
+    for engine in ("graph", "xla"):
+        fitted = fit_mdn(x_data, y_data, recipe=Recipe(ensemble=members, engine=engine), seed=0)
+        fitted.close()
+        seconds[engine] = round(fitted.train_s / members, 3)
+    return seconds
 
 
 def epoch_matmuls(n=N_POINTS, layers=LAYERS):
@@ -201,7 +245,7 @@ def shape_floor(n=N_POINTS, layers=LAYERS, epochs=EPOCHS):
 
 def tf_matmul_floor(epochs=EPOCHS):
     """Seconds TensorFlow takes for only the epochs' matmuls (``epoch_matmuls``), in one
-    in-graph loop like ``train_loop``'s; independent matmuls may run side by side."""
+    in-graph loop like ``graph_loop``'s; independent matmuls may run side by side."""
     graph = tf.Graph()
     with graph.as_default():
         operands = [(tf1.Variable(a), tf1.Variable(b)) for a, b in epoch_matmuls()]
@@ -339,19 +383,19 @@ SETTINGS = {  # (TF_NUM_INTRAOP_THREADS, TF_ENABLE_ONEDNN_OPTS); the Makefile's 
 }
 
 
-def train_loop_median(runs):
-    """Median seconds of ``runs`` ``train_tf1_loop`` runs, in graph mode (for a subprocess)."""
+def engine_median(runs):
+    """Median steady seconds of ``runs`` engine runs, in graph mode (for a subprocess)."""
     tf1.disable_eager_execution()
-    return statistics.median(train_tf1_loop()[0] for _ in range(runs))
+    return statistics.median(train_engine(runs)["runs"])
 
 
 def settings_sweep(runs=3):
-    """Median ``train_tf1_loop`` seconds under each thread / oneDNN setting in ``SETTINGS``,
+    """Median engine seconds under each thread / oneDNN setting in ``SETTINGS``,
     each in a fresh process (TensorFlow reads both variables when it loads)."""
     result = {}
     for name, (threads, onednn) in SETTINGS.items():
         env = {**os.environ, "TF_NUM_INTRAOP_THREADS": threads, "TF_ENABLE_ONEDNN_OPTS": onednn}
-        result[name] = round(_in_subprocess(f"b.train_loop_median({runs})", env), 3)
+        result[name] = round(_in_subprocess(f"b.engine_median({runs})", env), 3)
     return result
 
 
@@ -395,37 +439,42 @@ def _say(step, total, what):
 
 def run(runs=5, quick=False):
     """Measure everything; returns the dict that ``--json`` prints."""
-    total = 6 + len(PEERS) + (0 if quick else 3)
+    total = 7 + len(PEERS) + (0 if quick else 3)
     _say(1, total, "numpy sgemm rate (the floor), in child processes without the BLAS pins")
     rate, floor_info = floor_rate()
     as_set = sgemm_in_child(dict(os.environ))  # with whatever pins this environment has
     flops = flops_per_epoch() * EPOCHS
-    _say(2, total, f"project's training path, {runs} runs")
-    trials = [train_tf1_loop() for _ in range(runs)]
-    seconds = [s for s, _ in trials]
+    _say(2, total, f"the engine: compile, first run, {runs} steady runs")
+    engine = train_engine(runs)
+    seconds = engine["runs"]
     train_s = statistics.median(seconds)
     floor_s = flops / rate
-    _say(3, total, f"the article's loop, {runs} runs")
+    _say(3, total, f"the graph loop, {runs} runs")
+    graph_loop_s = [train_graph_loop()[0] for _ in range(runs)]
+    _say(4, total, f"the article's loop, {runs} runs")
     article_s = [train_tf1_session()[0] for _ in range(runs)]
-    shards = os.cpu_count() or 1
-    _say(4, total, f"the loop in {shards} shards, {runs} runs")
-    sharded_s = statistics.median(train_tf1_loop(shards=shards)[0] for _ in range(runs))
-    _say(5, total, "numpy, only the matmuls")
+    _say(5, total, "an 8-member ensemble through fit_mdn")
+    member_s = ensemble_member_seconds()
+    _say(6, total, "numpy, only the matmuls")
     shape_s = shape_floor()
-    _say(6, total, "TensorFlow, only the matmuls")
+    _say(7, total, "TensorFlow, only the matmuls")
     tf_matmul_s = tf_matmul_floor()
     result = {
         "train_s": round(train_s, 3),
         "floor_s": round(floor_s, 3),
         "ratio_to_floor": round(train_s / floor_s, 2),
         "train_s_runs": [round(s, 3) for s in seconds],
-        "final_loss": round(trials[0][1], 4),
-        "steps_per_run": STEPS_PER_RUN,
-        "sharded_s": round(sharded_s, 3),
-        "sharded_ratio_to_floor": round(sharded_s / floor_s, 2),
-        "shards": shards,
+        "train_s_spread": [round(min(seconds), 3), round(max(seconds), 3)],
+        "compile_s": round(engine["compile_s"], 3),
+        "first_run_s": round(engine["first_run_s"], 3),
+        "final_loss": round(engine["final_loss"], 4),
+        "steps_per_run": ENGINE_STEPS_PER_RUN,
+        "graph_loop_steps_per_run": STEPS_PER_RUN,
+        "graph_loop_s": round(statistics.median(graph_loop_s), 3),
+        "graph_loop_ratio_to_floor": round(statistics.median(graph_loop_s) / floor_s, 2),
         "article_loop_s": round(statistics.median(article_s), 3),
         "article_loop_s_runs": [round(s, 3) for s in article_s],
+        "ensemble_member_s": member_s,
         "shape_floor_s": round(shape_s, 3),
         "ratio_to_shape_floor": round(train_s / shape_s, 2),
         "tf_matmul_s": round(tf_matmul_s, 3),
@@ -441,7 +490,7 @@ def run(runs=5, quick=False):
         "peers": {},
         "peer_notes": {},
     }
-    for step, (key, (module, name)) in enumerate(PEERS.items(), start=7):
+    for step, (key, (module, name)) in enumerate(PEERS.items(), start=8):
         _say(step, total, f"peer: {key}")
         result["peers"][key], note = _peer(module, name)
         if note:
@@ -475,8 +524,9 @@ def main(argv=None):
         print(json.dumps(result, indent=2))
         return
     print(
-        f"project's training ({EPOCHS} epochs, {STEPS_PER_RUN} per Session.run): median "
-        f"{result['train_s']} s over {args.runs} runs {result['train_s_runs']}"
+        f"the engine ({EPOCHS} epochs, {ENGINE_STEPS_PER_RUN} per compiled call): median "
+        f"{result['train_s']} s over {args.runs} steady runs {result['train_s_runs']}; "
+        f"compile {result['compile_s']} s; first run {result['first_run_s']} s"
     )
     kernels = ", ".join(f"{b['internal_api']} {b['architecture']}" for b in result["blas"])
     print(
@@ -493,9 +543,10 @@ def main(argv=None):
         f"ratio {result['ratio_to_shape_floor']}"
     )
     print(
-        f"the same with the batch in {result['shards']} shards: median {result['sharded_s']} s; "
-        f"ratio to floor {result['sharded_ratio_to_floor']}"
+        f"the graph loop: median {result['graph_loop_s']} s; "
+        f"ratio to floor {result['graph_loop_ratio_to_floor']}"
     )
+    print(f"8-member ensemble through fit_mdn, s per member: {result['ensemble_member_s']}")
     print(f"TensorFlow, only the same matmuls in an in-graph loop: {result['tf_matmul_s']} s")
     print(f"article's loop (one sess.run per epoch): median {result['article_loop_s']} s")
     for key, value in result["peers"].items():

@@ -12,8 +12,11 @@ from tqdm.auto import tqdm
 
 from mdn_tf import _checks
 from mdn_tf._tf import static_shape, tf, tf1
+from mdn_tf.engine import Engine, graph_loop
 from mdn_tf.graph import build_mdn
 from mdn_tf.mixture import mixture_log_likelihood
+
+ENGINES = ("xla", "graph")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,9 @@ class Recipe:
     per column (statistics of the training data), and ``predict`` maps the mixture back:
     what data far from (0, 1), such as the robot arm's angles around pi, needs; noise levels
     are then in standard deviations, and the training loss in the scaled units.
+    ``engine`` is how the epochs run: "xla" (``mdn_tf.engine.Engine``, compiled, the
+    fastest) or "graph" (``graph_loop``: ordinary TF1 ops, bit-identical to the
+    article's ``sess.run(train_step)`` loop).
     """
 
     mixture_size: int = 12
@@ -50,6 +56,7 @@ class Recipe:
     target_noise: float = 0.0
     calibrate_sigma: bool = False
     standardize: bool = False
+    engine: str = "graph"
 
     def __post_init__(self):
         for name in ("mixture_size", "epochs", "check_every", "patience", "ensemble"):
@@ -65,13 +72,16 @@ class Recipe:
         for name in ("calibrate_sigma", "standardize"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
         if self.calibrate_sigma and self.validation_fraction == 0:
             raise ValueError("calibrate_sigma needs held-out points: set validation_fraction > 0")
 
 
 RECIPES = {
-    # the article exactly: 12 components, 64/128 relu, clamped NLL, Adam 0.01, 2500 epochs
-    "seed": Recipe(),
+    # the article exactly: 12 components, 64/128 relu, clamped NLL, Adam 0.01, 2500 epochs,
+    # on the graph loop, so that fit_mdn(recipe="seed", seed=SEED) retraces notebook 3
+    "seed": Recipe(engine="graph"),
     # what held-out NLL rewarded on this problem (see README "Evaluation"): the stable loss,
     # noise regularisation, light weight decay, early stopping on a 20% split, an
     # ensemble of 8 members on different splits, and sigmas calibrated out of bag
@@ -195,7 +205,22 @@ def oob_sigma_scale(mixtures, held_out, y):
     return float(np.exp(result.x))
 
 
-def _train_member(recipe, x_tr, y_tr, x_va, y_va, seed, monitor, nll_shift=0.0, bar=None):
+@dataclass
+class _Member:
+    """One network of a fit: its MDN, how its epochs run, the ops that put a checkpoint of
+    its weights back, and its session."""
+
+    mdn: object
+    runner: object  # an Engine, or graph_loop's (xs, ys, losses)
+    weights: list
+    saved: list
+    restore: object
+    sess: object
+
+
+def _build_member(recipe, input_dim, output_dim, seed, quiet_epochs):
+    """A member's network and runner in a graph of its own, seeded as a notebook seeds it
+    (``set_random_seed(seed)``), and its session with the variables initialised."""
     graph = tf.Graph()
     with graph.as_default():
         tf1.set_random_seed(seed)
@@ -206,16 +231,37 @@ def _train_member(recipe, x_tr, y_tr, x_va, y_va, seed, monitor, nll_shift=0.0, 
             stable_loss=recipe.stable_loss,
             weight_decay=recipe.weight_decay,
             activation=recipe.activation,
-            train_loop=True,
-            input_dim=x_tr.shape[1],
-            output_dim=y_tr.shape[1],
+            input_dim=input_dim,
+            output_dim=output_dim,
         )
-        weights = tf1.trainable_variables()
-        # to put the best checkpoint back: one placeholder and assign op per weight
-        saved = [tf1.placeholder(w.dtype.base_dtype, w.shape) for w in weights]
-        restore = tf.group(*[w.assign(v) for w, v in zip(weights, saved)])
-        sess = tf1.Session(graph=graph)
-        sess.run(tf1.global_variables_initializer())
+        return _member_parts(recipe, mdn, seed, quiet_epochs)
+
+
+def _member_parts(recipe, mdn, seed, quiet_epochs):
+    if recipe.engine == "xla":
+        runner = Engine(
+            mdn,
+            # without checks, longer compiled runs save the per-call cost
+            epochs_per_run=min(recipe.epochs, quiet_epochs or recipe.check_every),
+            input_noise=recipe.input_noise,
+            target_noise=recipe.target_noise,
+            seed=seed,
+        )
+    else:
+        runner = graph_loop(mdn)
+    weights = [w for layer in mdn.layers for w in layer]
+    # to put the best checkpoint back: one placeholder and assign op per weight
+    saved = [tf1.placeholder(w.dtype.base_dtype, w.shape) for w in weights]
+    restore = tf.group(*[w.assign(v) for w, v in zip(weights, saved)])
+    sess = tf1.Session(config=_session_config())
+    sess.run(tf1.global_variables_initializer())
+    return _Member(mdn, runner, weights, saved, restore, sess)
+
+
+def _train_member(recipe, x_tr, y_tr, x_va, y_va, seed, monitor, nll_shift=0.0, bar=None):
+    quiet = monitor is None and x_va is None
+    member = _build_member(recipe, x_tr.shape[1], y_tr.shape[1], seed, 250 if quiet else None)
+    mdn, runner, weights, sess = member.mdn, member.runner, member.weights, member.sess
     noise_rng = np.random.default_rng(seed)
     noisy = recipe.input_noise > 0 or recipe.target_noise > 0
     losses, val, mon = [], [], []
@@ -226,8 +272,8 @@ def _train_member(recipe, x_tr, y_tr, x_va, y_va, seed, monitor, nll_shift=0.0, 
         return float(sess.run(mdn.nll, {mdn.x: x, mdn.y: y})) + nll_shift
 
     def batches(steps):
-        """The (steps, n, input_dim) inputs and (steps, n, D) targets of the next steps
-        (fresh noise per epoch)."""
+        """The graph loop's (steps, n, input_dim) inputs and (steps, n, D) targets of the
+        next steps (fresh noise per epoch)."""
         if not noisy:
             return (
                 np.broadcast_to(x_tr, (steps, *x_tr.shape)),
@@ -240,11 +286,20 @@ def _train_member(recipe, x_tr, y_tr, x_va, y_va, seed, monitor, nll_shift=0.0, 
             ys[i] = y_tr + recipe.target_noise * noise_rng.standard_normal(y_tr.shape)
         return xs, ys
 
-    # check_every epochs per Session.run (the in-graph loop), then the checks
-    for epoch in range(recipe.check_every, recipe.epochs + recipe.check_every, recipe.check_every):
-        steps = recipe.check_every - max(0, epoch - recipe.epochs)
-        xs, ys = batches(steps)
-        losses.extend(sess.run(mdn.train_loop, {mdn.xs: xs, mdn.ys: ys}))
+    def run_epochs(steps):
+        if recipe.engine == "xla":
+            return runner.train(sess, x_tr, y_tr, steps)
+        xs, ys, loop_losses = runner
+        x_steps, y_steps = batches(steps)
+        return sess.run(loop_losses, {xs: x_steps, ys: y_steps})
+
+    # check_every epochs per Session.run, then the checks; without checks, as many epochs
+    # per run as the engine takes
+    checks = monitor is not None or x_va is not None
+    chunk = recipe.check_every if checks or recipe.engine == "graph" else runner.epochs_per_run
+    for epoch in range(chunk, recipe.epochs + chunk, chunk):
+        steps = chunk - max(0, epoch - recipe.epochs)
+        losses.extend(run_epochs(steps))
         if bar is not None:
             bar.update(steps)
         if epoch > recipe.epochs:
@@ -260,11 +315,18 @@ def _train_member(recipe, x_tr, y_tr, x_va, y_va, seed, monitor, nll_shift=0.0, 
                 checks_without_gain += 1
                 if checks_without_gain >= recipe.patience:
                     break
+    if bar is not None:  # a member that stopped early still completes its share of the bar
+        bar.update(recipe.epochs - len(losses))
     best_epoch = len(losses)
     if best[2] is not None:
-        sess.run(restore, dict(zip(saved, best[2])))
+        sess.run(member.restore, dict(zip(member.saved, best[2])))
         best_epoch = best[1]
     return (sess, mdn), np.array(losses), np.array(val), np.array(mon), best_epoch
+
+
+def _session_config():
+    """Each member's session: TensorFlow's defaults (TF_NUM_INTRAOP_THREADS applies)."""
+    return None
 
 
 def _validation_size(recipe, n):
@@ -290,7 +352,11 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None, progress=Fal
     Args:
         x_data, y_data: (n, input_dim) training inputs and (n, D) targets (finite); (n,) is
             read as one column.
-        recipe: "seed" (the article exactly) or "tuned" (see ``RECIPES``), or a ``Recipe``.
+        recipe: a name from ``RECIPES`` or a ``Recipe``: "seed" (the article exactly, on
+            the graph loop: with ``seed=SEED`` it retraces notebook 3 bit for bit), "tuned"
+            (what held-out NLL rewarded on the article's problem: noise, decay, early
+            stopping, an ensemble of 8, calibrated sigmas) or "arm" (Bishop's robot arm:
+            2 components, 20 tanh units, standardized data).
         seed: int or None; fixes the weight initialisation, splits and member seeds. With
             one member it is that network's graph seed (``tf.compat.v1.set_random_seed``).
         monitor: optional (x, y) pair whose exact NLL is recorded every ``check_every`` epochs.

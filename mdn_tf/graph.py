@@ -17,6 +17,19 @@ from mdn_tf._tf import require_graph_mode, static_shape, tf, tf1
 _ACTIVATIONS = {None: None, "tanh": tf.nn.tanh, "relu": tf.nn.relu}
 
 
+def resolve_activation(activation):
+    """The callable for an activation given as "relu", "tanh", None (linear) or a callable."""
+    if isinstance(activation, str) or activation is None:
+        if activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation must be a callable, None, 'tanh' or 'relu', got {activation!r}"
+            )
+        return _ACTIVATIONS[activation]
+    if not callable(activation):
+        raise TypeError(f"activation must be callable or None, got {activation!r}")
+    return activation
+
+
 def dense(inputs, units, activation=None, name=None):
     """Fully connected layer: ``activation(inputs @ kernel + bias)``.
 
@@ -37,14 +50,7 @@ def dense(inputs, units, activation=None, name=None):
     """
     require_graph_mode("dense")
     units = _checks.positive_int("units", units)
-    if isinstance(activation, str) or activation is None:
-        if activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"activation must be a callable, None, 'tanh' or 'relu', got {activation!r}"
-            )
-        activation = _ACTIVATIONS[activation]
-    elif not callable(activation):
-        raise TypeError(f"activation must be callable or None, got {activation!r}")
+    activation = resolve_activation(activation)
     if name is not None and not isinstance(name, str):
         raise TypeError(f"name must be a str or None, got {name!r}")
     if not isinstance(inputs, tf.Tensor) or inputs.shape.rank != 2:
@@ -82,9 +88,9 @@ class MDN:
     ``x`` is (batch, input_dim) and ``y`` (batch, D); ``p_out`` is (batch, K); ``mu_out`` and
     ``sigma_out`` are (batch, K) for D = 1 and (batch, K, D) otherwise; ``nll`` is the
     exact mean NLL (``mixture_nll_stable``, no clamps), for monitoring whatever the loss.
-    With ``build_mdn(train_loop=True)``, ``train_loop`` runs one training step per leading
-    slice of ``xs`` (steps, batch, input_dim) and ``ys`` (steps, batch, D) in a single run
-    and returns the (steps,) losses; otherwise those three are None.
+    ``layers`` holds the (kernel, bias) variables of "hidden1", "hidden2", ..., "out" in
+    order, and ``settings`` the arguments ``build_mdn`` was called with: what a training
+    engine (``mdn_tf.engine``) needs to run the same network and loss.
     """
 
     x: tf.Tensor
@@ -95,9 +101,8 @@ class MDN:
     loss: tf.Tensor
     train_step: tf.Operation
     nll: tf.Tensor = None
-    xs: tf.Tensor = None
-    ys: tf.Tensor = None
-    train_loop: tf.Tensor = None
+    layers: tuple = ()
+    settings: dict = dataclasses.field(default_factory=dict, repr=False)
 
 
 def _placeholders(input_dim, output_dim):
@@ -238,17 +243,10 @@ def mixture_nll_stable(y, p_logits, mu_out, log_sigma):
     return -tf.reduce_mean(tf.reduce_logsumexp(log_p + log_normal, axis=1))
 
 
-def _mdn_head(x, mixture_size, hidden_units, activation, output_dim):
-    """The MDN's layers on x; creates its variables, or reuses them in a reusing scope.
-
-    Returns the "out" layer's K + 2KD units split in the article's order: logits (batch, K),
-    means and log-sigmas (batch, K) for D = 1, (batch, K, D) otherwise.
-    """
-    hidden = x
-    for i, units in enumerate(hidden_units, start=1):
-        hidden = dense(hidden, units=units, activation=activation, name=f"hidden{i}")
+def split_head(out, mixture_size, output_dim):
+    """The "out" layer's K + 2KD units in the article's order: weight logits (batch, K),
+    means and log-sigmas (batch, K) for D = 1, (batch, K, D) otherwise."""
     k, d = mixture_size, output_dim
-    out = dense(hidden, units=k + 2 * k * d, activation=None, name="out")
     if d == 1:
         return tf.split(out, 3, 1)  # p, mu_out, sigma: logits, means, log-sigmas
     p, mu_out, sigma = tf.split(out, [k, k * d, k * d], 1)
@@ -263,8 +261,6 @@ def build_mdn(
     stable_loss=False,
     weight_decay=0.0,
     activation="relu",
-    train_loop=False,
-    shards=1,
     input_dim=1,
     output_dim=1,
 ):
@@ -282,17 +278,7 @@ def build_mdn(
     (``epsilon`` is then unused), and ``weight_decay`` > 0 adds
     weight_decay * sum of squared kernel entries to the minimised objective (not to ``loss``);
     ``activation`` ("relu", "tanh" or a callable) replaces the hidden layers' relu.
-
-    ``train_loop=True`` also builds ``MDN.train_loop`` (about 0.15 s more graph building),
-    which runs many Adam steps in one ``Session.run``: feed ``xs`` and ``ys``
-    (steps, batch, input_dim) and (steps, batch, D), one batch per step, and it returns the
-    (steps,) losses. Each step is exactly one ``train_step`` on that batch (same variables,
-    same Adam state, bit-identical results), without the per-call cost of a Python loop
-    around ``sess.run``.
-    With ``shards`` > 1 each step computes its loss and gradients on that many row blocks of
-    the batch, as independent subgraphs that run side by side on TensorFlow's inter-op
-    threads, and adds them up: the same full-batch step up to float rounding, so not
-    bit-identical to ``train_step`` (on 2 cores, ``shards=2`` is about 25% faster).
+    To run many epochs per ``Session.run``, see ``mdn_tf.engine``.
     """
     require_graph_mode("build_mdn")
     mixture_size = _checks.positive_int("mixture_size", mixture_size)
@@ -302,40 +288,42 @@ def build_mdn(
     if not isinstance(stable_loss, bool):
         raise TypeError(f"stable_loss must be True or False, got {stable_loss!r}")
     weight_decay = _checks.non_negative_float("weight_decay", weight_decay)
-    if not isinstance(train_loop, bool):
-        raise TypeError(f"train_loop must be True or False, got {train_loop!r}")
-    shards = _checks.positive_int("shards", shards)
-    if shards > 1 and not train_loop:
-        raise ValueError(f"shards={shards} applies to the train_loop: set train_loop=True")
+    resolve_activation(activation)
     input_dim = _checks.positive_int("input_dim", input_dim)
     output_dim = _checks.positive_int("output_dim", output_dim)
     x, y = _placeholders(input_dim, output_dim)
-    scope = tf1.get_variable_scope()
 
-    def loss_of(x, y):
-        """(mixture tensors, loss, exact NLL) of the network on (x, y)."""
-        p, mu_out, sigma = _mdn_head(x, mixture_size, hidden_units, activation, output_dim)
-        p_out = tf.nn.softmax(p, name="prob_dist")
-        sigma_out = tf.exp(sigma, name="sigma")
-        nll = mixture_nll_stable(y, p, mu_out, sigma)
-        if stable_loss:
-            loss = nll
-        else:
-            loss = mixture_nll(y, p_out, mu_out, sigma_out, epsilon=epsilon)
-        return (p_out, mu_out, sigma_out), loss, nll
+    # the article's layers, then the head: softmax weights, means, exp sigmas
+    first_variable = len(tf1.trainable_variables())
+    hidden = x
+    for i, units in enumerate(hidden_units, start=1):
+        hidden = dense(hidden, units=units, activation=activation, name=f"hidden{i}")
+    out = dense(hidden, units=mixture_size + 2 * mixture_size * output_dim, name="out")
+    p, mu_out, sigma = split_head(out, mixture_size, output_dim)
+    p_out = tf.nn.softmax(p, name="prob_dist")
+    sigma_out = tf.exp(sigma, name="sigma")
 
-    def with_decay(loss):
-        """The minimised objective: loss + weight_decay * (sum of squared kernel entries)."""
-        if weight_decay == 0:
-            return loss
-        kernels = [v for v in tf1.trainable_variables() if v.name.endswith("/kernel:0")]
-        return loss + weight_decay * tf.add_n([tf.reduce_sum(tf.square(k)) for k in kernels])
+    nll = mixture_nll_stable(y, p, mu_out, sigma)
+    loss = nll if stable_loss else mixture_nll(y, p_out, mu_out, sigma_out, epsilon=epsilon)
+    variables = tf1.trainable_variables()[first_variable:]  # kernel, bias of each layer
+    layers = tuple(zip(variables[::2], variables[1::2]))
+    objective = loss
+    if weight_decay > 0:  # on the kernels, not the biases
+        objective += weight_decay * tf.add_n([tf.reduce_sum(tf.square(k)) for k, _ in layers])
+    train_step = tf1.train.AdamOptimizer(learning_rate=learning_rate).minimize(objective)
 
-    (p_out, mu_out, sigma_out), loss, nll = loss_of(x, y)
-    optimizer = tf1.train.AdamOptimizer(learning_rate=learning_rate)
-    train_step = optimizer.minimize(with_decay(loss))  # also creates Adam's slot variables
-
-    mdn = MDN(
+    settings = {
+        "mixture_size": mixture_size,
+        "hidden_units": hidden_units,
+        "learning_rate": learning_rate,
+        "epsilon": epsilon,
+        "stable_loss": stable_loss,
+        "weight_decay": weight_decay,
+        "activation": activation,
+        "input_dim": input_dim,
+        "output_dim": output_dim,
+    }
+    return MDN(
         x=x,
         y=y,
         p_out=p_out,
@@ -344,47 +332,6 @@ def build_mdn(
         loss=loss,
         train_step=train_step,
         nll=nll,
+        layers=layers,
+        settings=settings,
     )
-    if not train_loop:
-        return mdn
-    xs = tf1.placeholder(dtype=tf.float32, shape=(None, None, input_dim), name="xs")
-    ys = tf1.placeholder(dtype=tf.float32, shape=(None, None, output_dim), name="ys")
-
-    def step_update(x_step, y_step):
-        """(loss, Adam update) of one step on (x_step, y_step)."""
-        with tf1.variable_scope(scope, reuse=True):
-            if shards == 1:
-                step_loss = loss_of(x_step, y_step)[1]
-                return step_loss, optimizer.minimize(with_decay(step_loss))
-            # row blocks as separate subgraphs, which TensorFlow's inter-op threads run side
-            # by side; the block means, weighted by block size, add up to the batch mean
-            n = tf.shape(x_step)[0]
-            ends = [n * i // shards for i in range(shards + 1)]
-            variables = tf1.trainable_variables()
-            parts, grads = [], []
-            for a, b in zip(ends[:-1], ends[1:]):
-                share = tf.cast(b - a, tf.float32) / tf.cast(n, tf.float32)
-                parts.append(share * loss_of(x_step[a:b], y_step[a:b])[1])
-                # gated: with TF1 ref variables (disable_v2_behavior) an ungated weight
-                # gradient could let Adam update a kernel that an input gradient still reads
-                grads.append(tf.gradients(parts[-1], variables, gate_gradients=True))
-            step_loss = tf.add_n(parts)
-            grads = [tf.add_n(g) for g in zip(*grads)]
-            if weight_decay > 0:
-                decay_grads = tf.gradients(with_decay(tf.constant(0.0)), variables)
-                grads = [g if d is None else g + d for g, d in zip(grads, decay_grads)]
-            return step_loss, optimizer.apply_gradients(zip(grads, variables))
-
-    def body(step, losses):
-        step_loss, update = step_update(xs[step], ys[step])
-        with tf.control_dependencies([update]):
-            return step + 1, losses.write(step, step_loss)
-
-    steps = tf.shape(xs)[0]
-    _, losses = tf.while_loop(
-        lambda step, _: step < steps,
-        body,
-        (tf.constant(0), tf.TensorArray(tf.float32, size=steps)),
-        name="train_loop",
-    )
-    return dataclasses.replace(mdn, xs=xs, ys=ys, train_loop=losses.stack())

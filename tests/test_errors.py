@@ -27,8 +27,8 @@ import mdn_tf
         (lambda: mdn_tf.build_mdn(hidden_units=()), ValueError, "hidden_units"),
         (lambda: mdn_tf.build_mdn(hidden_units=(64, -1)), ValueError, "hidden_units[1]"),
         (lambda: mdn_tf.build_mdn(epsilon=0.0), ValueError, "epsilon"),
-        (lambda: mdn_tf.build_mdn(train_loop=True, shards=0), ValueError, "shards"),
-        (lambda: mdn_tf.build_mdn(shards=2), ValueError, "train_loop=True"),
+        (lambda: mdn_tf.build_mdn(activation="rleu"), ValueError, "activation"),
+        (lambda: mdn_tf.engine.Engine("mdn"), TypeError, "mdn must be an MDN"),
     ],
 )
 def test_bad_arguments_raise_naming_the_argument(graph, call, error, words):

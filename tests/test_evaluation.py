@@ -210,3 +210,33 @@ def test_fit_mdn_holds_out_at_least_one_point_and_trains_on_the_rest(capsys):
     assert capsys.readouterr().err == ""  # no progress bar unless asked
     assert np.all(np.isfinite(fitted.loss_history)) and len(fitted.val_history[0]) == 1
     fitted.close()
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_fit_mdn_on_the_xla_engine_is_reproducible_and_learns():
+    # two members with validation, noise and decay: the engine's path through fit_mdn
+    x_data, y_data = mdn_tf.swap_axes(*mdn_tf.make_sine_data(300, seed=0))
+    recipe = Recipe(
+        engine="xla",
+        epochs=60,
+        check_every=5,
+        validation_fraction=0.2,
+        ensemble=2,
+        input_noise=0.2,
+        weight_decay=1e-4,
+        stable_loss=True,
+    )
+    a = fit_mdn(x_data, y_data, recipe=recipe, seed=3)
+    b = fit_mdn(x_data, y_data, recipe=recipe, seed=3)
+    np.testing.assert_array_equal(a.loss_history, b.loss_history)
+    np.testing.assert_array_equal(a.predict(x_data)[1], b.predict(x_data)[1])
+    assert a.loss_history[-1] < a.loss_history[0] - 1
+    assert all(v[-1][1] < v[0][1] for v in a.val_history)  # validation NLL fell too
+    a.close()
+    b.close()
+
+
+def test_recipe_rejects_an_unknown_engine():
+    with pytest.raises(ValueError, match="engine"):
+        Recipe(engine="gpu")

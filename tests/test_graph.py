@@ -1,6 +1,5 @@
 """The dense layer, the MLP, the MDN head and the article's loss, against numpy references."""
 
-import functools
 import math
 
 import numpy as np
@@ -170,63 +169,3 @@ def test_short_training_lowers_the_mdn_loss(sess):
     x_data, y_data = mdn_tf.swap_axes(*mdn_tf.make_sine_data(1000, seed=0))
     first, last = _train(sess, mdn_tf.build_mdn(), x_data, y_data, 300)
     assert first > 4.0 and last < 2.6
-
-
-@pytest.mark.parametrize(
-    "options", [{}, {"stable_loss": True, "weight_decay": 1e-3}], ids=["article", "stable"]
-)
-def test_train_loop_takes_exactly_the_steps_of_train_step(tf, rng, options):
-    # a different batch per step, as fit_mdn feeds under noise regularisation
-    xs = rng.uniform(-10, 10, size=(12, 50, 1)).astype(np.float32)
-    ys = (0.5 * xs + rng.normal(size=xs.shape)).astype(np.float32)
-    results = []
-    for in_graph in (False, True):
-        graph = tf.Graph()
-        with graph.as_default(), tf1.Session(graph=graph) as sess:
-            tf1.set_random_seed(0)
-            mdn = mdn_tf.build_mdn(train_loop=True, **options)
-            sess.run(tf1.global_variables_initializer())
-            if in_graph:  # 12 steps in two runs of the loop
-                losses = np.concatenate(
-                    [
-                        sess.run(mdn.train_loop, {mdn.xs: xs[i : i + 6], mdn.ys: ys[i : i + 6]})
-                        for i in (0, 6)
-                    ]
-                )
-            else:
-                losses = [
-                    sess.run([mdn.train_step, mdn.loss], {mdn.x: x, mdn.y: y})[1]
-                    for x, y in zip(xs, ys)
-                ]
-            results.append((np.array(losses), sess.run(tf1.global_variables())))
-    (loop_losses, loop_vars), (step_losses, step_vars) = results[1], results[0]
-    assert loop_losses.shape == (12,) and loop_losses[-1] < loop_losses[0]
-    np.testing.assert_array_equal(loop_losses, step_losses)
-    assert len(loop_vars) == len(step_vars)  # weights, Adam slots and beta powers
-    for loop_var, step_var in zip(loop_vars, step_vars):
-        np.testing.assert_array_equal(loop_var, step_var)
-
-
-@functools.cache
-def _train_loop_run(n_shards):
-    """Losses and weights after 5 steps of the loop with the batch in n_shards row blocks."""
-    rng = np.random.default_rng(12345)
-    xs = rng.uniform(-10, 10, size=(5, 50, 1)).astype(np.float32)
-    ys = (0.5 * xs + rng.normal(size=xs.shape)).astype(np.float32)
-    graph = tf.Graph()
-    with graph.as_default(), tf1.Session(graph=graph) as sess:
-        tf1.set_random_seed(0)
-        mdn = mdn_tf.build_mdn(train_loop=True, shards=n_shards, weight_decay=1e-3)
-        sess.run(tf1.global_variables_initializer())
-        losses = sess.run(mdn.train_loop, {mdn.xs: xs, mdn.ys: ys})
-        return losses, sess.run(tf1.trainable_variables())
-
-
-@pytest.mark.parametrize("shards", [2, 3])
-def test_sharded_train_loop_takes_the_same_full_batch_steps(tf, shards):
-    # 50 rows in 2 or 3 blocks (25 + 25, 16 + 17 + 17): equal up to float rounding
-    losses, weights = _train_loop_run(1)  # built once for both
-    sharded_losses, sharded_weights = _train_loop_run(shards)
-    np.testing.assert_allclose(sharded_losses, losses, rtol=1e-5)
-    for w, sharded_w in zip(weights, sharded_weights):  # 5 Adam steps of at most 0.01 each
-        np.testing.assert_allclose(sharded_w, w, atol=1e-3)

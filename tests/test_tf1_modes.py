@@ -19,11 +19,12 @@ TF_FILES = sorted(
 )
 
 
-def _pytest_tf_suite(*options):
-    """Run the tf-marked tests in a fresh process with the options; return its output."""
+def _pytest_tf_suite(*options, marks="tf"):
+    """Run the tests selected by ``marks`` in a fresh process with the options; return its
+    output."""
     result = subprocess.run(
         # without the xdist and nbval plugins: nbval's import of nbformat alone costs ~2 s
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:nbval", "-m", "tf"]
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:nbval", "-m", marks]
         + [*options, *TF_FILES],
         capture_output=True,
         text=True,
@@ -37,7 +38,14 @@ def _pytest_tf_suite(*options):
 def test_tf_suite_under_disable_v2_behavior_tensorflow_imported_first(tf1_mode):
     if tf1_mode != "eager":
         pytest.skip("launched from the eager-mode run only")
-    _pytest_tf_suite("--tf1-mode", "v2", "--tf-first")
+    _pytest_tf_suite("--tf1-mode", "v2", "--tf-first", marks="tf and not slow")
+
+
+@pytest.mark.slow
+def test_slow_tf_tests_under_disable_v2_behavior(tf1_mode):
+    if tf1_mode != "eager":
+        pytest.skip("launched from the eager-mode run only")
+    _pytest_tf_suite("--tf1-mode", "v2", "--tf-first", marks="tf and slow")
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from mdn_tf.data import (
     swap_axes,
 )
 from mdn_tf.engine import Engine, graph_loop
-from mdn_tf.fit import RECIPES, FittedMDN, Recipe, fit_mdn
+from mdn_tf.fit import RECIPES, FittedMDN, Recipe, TrainingDiverged, fit_mdn
 from mdn_tf.graph import MDN, MLP, build_mdn, build_mlp, dense, mixture_nll, mixture_nll_stable
 from mdn_tf.mixture import (
     held_out_nll,
@@ -46,6 +46,7 @@ __all__ = [
     "fit_mdn",
     "FittedMDN",
     "Recipe",
+    "TrainingDiverged",
     "RECIPES",
     "build_mlp",
     "held_out_nll",

@@ -177,16 +177,14 @@ def train_graph_loop(steps_per_run=STEPS_PER_RUN):
 
 
 def train_engine(runs, steps_per_run=ENGINE_STEPS_PER_RUN):
-    """The engine in one session: ``compile_s`` (the first call's time beyond a steady
-    call's), ``first_run_s`` (the first EPOCHS epochs, compilation included), ``runs``
-    steady times of EPOCHS epochs from fresh weights (the compiled code reused), and the
-    final loss of the last run."""
+    """The engine in one session: ``first_run_s`` (the first EPOCHS epochs, compilation
+    included), ``runs`` steady times of EPOCHS epochs from fresh weights (the compiled code
+    reused), ``compile_s`` (the first run's time beyond the steady median) and the final
+    loss of the last run."""
     sess, mdn, engine, x_data, y_data = _session(with_engine=True, steps_per_run=steps_per_run)
     with sess.graph.as_default():
         reset = tf1.global_variables_initializer()  # new initial weights, same compiled code
-    first_call = _timed(lambda: engine.train(sess, x_data, y_data, steps_per_run))
-    rest = _timed(lambda: engine.train(sess, x_data, y_data, EPOCHS - steps_per_run))
-    steady_call = rest / (EPOCHS / steps_per_run - 1)
+    first_run = _timed(lambda: engine.train(sess, x_data, y_data, EPOCHS))
     steady = []
     for _ in range(runs):
         sess.run(reset)
@@ -195,8 +193,8 @@ def train_engine(runs, steps_per_run=ENGINE_STEPS_PER_RUN):
         steady.append(time.perf_counter() - start)
     sess.close()
     return {
-        "compile_s": first_call - steady_call,
-        "first_run_s": first_call + rest,
+        "compile_s": first_run - statistics.median(steady),
+        "first_run_s": first_run,
         "runs": steady,
         "final_loss": float(losses[-1]),
     }

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from mdn_tf import _checks
 from mdn_tf._tf import static_shape, tf, tf1
 from mdn_tf.engine import Engine, graph_loop
-from mdn_tf.graph import build_mdn
+from mdn_tf.graph import build_mdn, resolve_activation
 from mdn_tf.mixture import mixture_log_likelihood
 
 ENGINES = ("xla", "graph")
@@ -62,6 +62,7 @@ class Recipe:
         for name in ("mixture_size", "epochs", "check_every", "patience", "ensemble"):
             _checks.positive_int(name, getattr(self, name))
         _checks.unit_sequence("hidden_units", self.hidden_units)
+        resolve_activation(self.activation)  # a misspelt name fails here, not in fit_mdn
         _checks.positive_float("learning_rate", self.learning_rate)
         for name in ("weight_decay", "input_noise", "target_noise"):
             _checks.non_negative_float(name, getattr(self, name))
@@ -258,7 +259,13 @@ def _member_parts(recipe, mdn, seed, quiet_epochs):
     return _Member(mdn, runner, weights, saved, restore, sess)
 
 
-def _train_member(recipe, x_tr, y_tr, x_va, y_va, seed, monitor, nll_shift=0.0, bar=None):
+class TrainingDiverged(FloatingPointError):
+    """A training loss became NaN or infinite; fit_mdn stops instead of returning NaNs."""
+
+
+def _train_member(
+    recipe, x_tr, y_tr, x_va, y_va, seed, monitor, nll_shift=0.0, bar=None, name="member"
+):
     quiet = monitor is None and x_va is None
     member = _build_member(recipe, x_tr.shape[1], y_tr.shape[1], seed, 250 if quiet else None)
     mdn, runner, weights, sess = member.mdn, member.runner, member.weights, member.sess
@@ -300,6 +307,9 @@ def _train_member(recipe, x_tr, y_tr, x_va, y_va, seed, monitor, nll_shift=0.0, 
     for epoch in range(chunk, recipe.epochs + chunk, chunk):
         steps = chunk - max(0, epoch - recipe.epochs)
         losses.extend(run_epochs(steps))
+        if not np.all(np.isfinite(losses[-steps:])):
+            sess.close()
+            _diverged(recipe, name, len(losses) - steps, losses[-steps:], x_tr, y_tr)
         if bar is not None:
             bar.update(steps)
         if epoch > recipe.epochs:
@@ -322,6 +332,30 @@ def _train_member(recipe, x_tr, y_tr, x_va, y_va, seed, monitor, nll_shift=0.0, 
         sess.run(member.restore, dict(zip(member.saved, best[2])))
         best_epoch = best[1]
     return (sess, mdn), np.array(losses), np.array(val), np.array(mon), best_epoch
+
+
+def _diverged(recipe, name, done, chunk, x_tr, y_tr):
+    """Raise TrainingDiverged for the first non-finite loss of a chunk of epochs."""
+    bad = int(np.argmin(np.isfinite(chunk)))
+    if recipe.standardize:
+        cause = (
+            "the data are standardized, so the learning rate is the likely cause: "
+            f"try a smaller learning_rate than {recipe.learning_rate}"
+        )
+    else:
+        spans = ", ".join(
+            f"{label} spans [{a.min():.3g}, {a.max():.3g}]"
+            for label, a in (("x", x_tr), ("y", y_tr))
+        )
+        cause = (
+            f"{spans} in the units the network trains on; data far from mean 0 and scale 1 "
+            "overflow the softmax and exp of the head: use Recipe(standardize=True) or a "
+            "smaller learning_rate"
+        )
+    raise TrainingDiverged(
+        f"{name}: the training loss became {chunk[bad]} at epoch {done + bad + 1} of "
+        f"{recipe.epochs}; {cause}"
+    )
 
 
 def _session_config():
@@ -416,6 +450,7 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None, progress=Fal
             held_out[member, va] = True
             x_tr, y_tr, x_va, y_va = x_data[tr], y_data[tr], x_data[va], y_data[va]
         jobs.append((recipe, x_tr, y_tr, x_va, y_va, member_seed, monitor, nll_shift))
+    names = [f"member {i + 1} of {recipe.ensemble}" for i in range(recipe.ensemble)]
     start = time.perf_counter()
     # members are independent graphs and sessions; TensorFlow releases the GIL while a
     # session runs, so one Python thread per core trains members side by side
@@ -426,7 +461,9 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None, progress=Fal
             unit="epoch",
             disable=not progress,
         ) as bar:
-            results = list(pool.map(lambda job: _train_member(*job, bar=bar), jobs))
+            results = list(
+                pool.map(lambda job, name: _train_member(*job, bar=bar, name=name), jobs, names)
+            )
     members, losses, vals, mons, best_epochs = (list(r) for r in zip(*results))
     sigma_scale = 1.0
     if recipe.calibrate_sigma:

@@ -240,3 +240,20 @@ def test_fit_mdn_on_the_xla_engine_is_reproducible_and_learns():
 def test_recipe_rejects_an_unknown_engine():
     with pytest.raises(ValueError, match="engine"):
         Recipe(engine="gpu")
+
+
+@pytest.mark.tf
+def test_fit_mdn_stops_on_a_non_finite_loss_and_says_why():
+    # raw data far from scale 1 overflow the head within a few epochs: an error, not NaNs
+    x = np.arange(200.0)
+    with pytest.raises(mdn_tf.TrainingDiverged, match=r"member 1 of 1.*epoch \d+ of 20.*x spans"):
+        fit_mdn(x, 2 * x, recipe=Recipe(epochs=20), seed=0)
+    # the same data standardized train without trouble
+    fitted = fit_mdn(x, 2 * x, recipe=Recipe(epochs=20, standardize=True), seed=0)
+    assert np.all(np.isfinite(fitted.loss_history))
+    fitted.close()
+
+
+def test_recipe_checks_its_activation_when_built():
+    with pytest.raises(ValueError, match="activation"):
+        Recipe(activation="rleu")

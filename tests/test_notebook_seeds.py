@@ -28,7 +28,10 @@ def test_stored_outputs_hold_for_another_training_run(path, offset):
     stored = nbformat.read(path, as_version=4)
     nb = run_notebooks.with_graph_seed_offset(stored, offset)
     try:
-        run_notebooks.execute(nb, path.parent, timeout=run_notebooks.TIMEOUT_S)
+        # streams coalesced, as make notebooks stores them
+        run_notebooks.execute(
+            nb, path.parent, timeout=run_notebooks.TIMEOUT_S, coalesce_streams=True
+        )
     except CellExecutionError as exc:
         failed = next(
             (

@@ -36,7 +36,9 @@ def run_one(path, seed, graph):
     start = time.perf_counter()
     error = None
     try:
-        run_notebooks.execute(nb, path.parent, timeout=run_notebooks.TIMEOUT_S)
+        run_notebooks.execute(
+            nb, path.parent, timeout=run_notebooks.TIMEOUT_S, coalesce_streams=True
+        )
     except CellExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"
     printed = []

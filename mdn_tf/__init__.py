@@ -23,8 +23,11 @@ from mdn_tf.mixture import (
     mixture_density,
     mixture_log_likelihood,
     mixture_mode,
+    mixture_moments,
+    mixture_quantile,
     sample_from_mixture,
 )
+from mdn_tf.saving import load_mdn
 from mdn_tf.truth import bayes_optimal_nll, inverse_branches, inverse_density, inverse_mean
 
 __version__ = "0.1.0"
@@ -39,6 +42,9 @@ __all__ = [
     "make_arm_data",
     "mixture_cdf",
     "mixture_mode",
+    "mixture_moments",
+    "mixture_quantile",
+    "load_mdn",
     "MLP",
     "GraphModeError",
     "bayes_optimal_nll",

@@ -14,7 +14,15 @@ from mdn_tf import _checks
 from mdn_tf._tf import static_shape, tf, tf1
 from mdn_tf.engine import Engine, graph_loop
 from mdn_tf.graph import build_mdn, resolve_activation
-from mdn_tf.mixture import mixture_log_likelihood
+from mdn_tf.mixture import (
+    held_out_nll,
+    mixture_cdf,
+    mixture_log_likelihood,
+    mixture_mode,
+    mixture_moments,
+    mixture_quantile,
+    sample_from_mixture,
+)
 
 ENGINES = ("xla", "graph")
 
@@ -141,6 +149,61 @@ class FittedMDN:
         """Release the members' TensorFlow sessions."""
         for sess, _ in self._members:
             sess.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def save(self, path, overwrite=False):
+        """Write the model to the folder ``path`` (JSON and .npz, no pickle; see
+        ``mdn_tf.saving``); ``mdn_tf.load_mdn(path)`` reads it back. Returns the path."""
+        from mdn_tf import saving  # saving builds on this module
+
+        return saving.save(self, path, overwrite=overwrite)
+
+    # questions about p(y | x), with x and y in the data's units (shapes as the numpy
+    # functions of mdn_tf.mixture take them)
+
+    def log_prob(self, x, y):
+        """log p(y | x) per row: x (n, input_dim), y (n, D) -> (n,)."""
+        return mixture_log_likelihood(*self.predict(x), y)
+
+    def nll(self, x, y):
+        """Mean negative log-likelihood of y given x: -mean(log_prob(x, y)), a float."""
+        return held_out_nll(*self.predict(x), y)
+
+    def sample(self, x, samples_per_x=1, temperature=1.0, sigma_temperature=1.0, rng=None):
+        """Draws from p(y | x): (n, samples_per_x) for D = 1, (n, samples_per_x, D) else;
+        the temperatures as ``sample_from_mixture``'s."""
+        return sample_from_mixture(
+            *self.predict(x),
+            samples_per_x=samples_per_x,
+            rng=rng,
+            temperature=temperature,
+            sigma_temperature=sigma_temperature,
+        )
+
+    def mode(self, x):
+        """The most probable y at each x (``mixture_mode``): (n, D)."""
+        return mixture_mode(*self.predict(x))
+
+    def mean(self, x):
+        """E[y | x], the mixture's own mean: (n, D)."""
+        return mixture_moments(*self.predict(x))[0]
+
+    def std(self, x):
+        """The standard deviation of y given x, per output dimension: (n, D)."""
+        return mixture_moments(*self.predict(x))[1]
+
+    def cdf(self, x, y):
+        """P(Y <= y | x) for one output dimension: (n,)."""
+        return mixture_cdf(*self.predict(x), y)
+
+    def quantile(self, x, q):
+        """The q-quantiles of y given x for one output dimension: (n, len(q))."""
+        return mixture_quantile(*self.predict(x), q)
 
     def predict(self, x):
         """Mixture parameters at inputs x (n, input_dim), or (n,) for one input: float64

@@ -212,3 +212,56 @@ def mixture_mode(p_val, mu_val, sigma_val, tol=1e-9, max_iter=1000, newton_steps
         y = np.where(better[..., None], candidate, y)
         log_density = np.where(better, candidate_density, log_density)
     return y[np.arange(len(y)), log_density.argmax(axis=1)]
+
+
+def mixture_moments(p_val, mu_val, sigma_val):
+    """Mean and standard deviation of each row's mixture, per output dimension:
+
+        E[y_d] = sum_k p_k mu_kd,  Var[y_d] = sum_k p_k (sigma_kd^2 + mu_kd^2) - E[y_d]^2.
+
+    Args:
+        p_val, mu_val, sigma_val: mixture parameters, as ``sample_from_mixture``
+            (sigma >= 0).
+
+    Returns:
+        (mean, std): float64 arrays (N, D).
+    """
+    p, mu, sigma, _ = _checks.mixture(p_val, mu_val, sigma_val, zero_sigma=True)
+    w = p[:, :, None]
+    mean = np.sum(w * mu, axis=1)
+    spread = np.sum(w * (sigma**2 + (mu - mean[:, None, :]) ** 2), axis=1)  # no cancellation
+    return mean, np.sqrt(spread)
+
+
+def mixture_quantile(p_val, mu_val, sigma_val, q, tol=1e-10):
+    """The q-quantiles of each row's mixture, one output dimension: y with F(y) = q.
+
+    F is increasing, so each quantile is found by bisection between the lowest and highest
+    ``mu_k -/+ 40 sigma_k`` of the row, to ``tol`` times the row's smallest sigma (or to
+    float64's resolution, if that is coarser).
+
+    Args:
+        p_val, mu_val, sigma_val: (N, K) mixture parameters (or (N, K, 1)).
+        q: probabilities in (0, 1), a scalar or a sequence of Q of them.
+
+    Returns:
+        float64 array (N, Q).
+    """
+    p, mu, sigma, d = _checks.mixture(p_val, mu_val, sigma_val)
+    if d != 1:
+        raise ValueError(f"mixture_quantile takes one output dimension, got D = {d}")
+    q = np.atleast_1d(_checks.finite_array("q", q)).astype(float)
+    if q.ndim != 1 or np.any(q <= 0) or np.any(q >= 1):
+        raise ValueError(f"q must be probabilities strictly between 0 and 1, got {q}")
+    mu, sigma = mu[:, :, 0], sigma[:, :, 0]
+    lo = np.repeat((mu - 40 * sigma).min(axis=1, keepdims=True), len(q), axis=1)  # (N, Q)
+    hi = np.repeat((mu + 40 * sigma).max(axis=1, keepdims=True), len(q), axis=1)
+    step = tol * sigma.min(axis=1, keepdims=True)
+    for _ in range(200):  # halving the bracket: 200 steps reach float64's resolution
+        if np.all(hi - lo <= step):
+            break
+        mid = 0.5 * (lo + hi)
+        cdf = np.sum(p[:, None, :] * ndtr((mid[:, :, None] - mu[:, None]) / sigma[:, None]), axis=2)
+        below = cdf < q
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return 0.5 * (lo + hi)

@@ -5,7 +5,7 @@ same steps up to float rounding, with each recipe option applied: the stable los
 decay, noise on x and y (its draws reproduced here from the same stateless stream), and
 D > 1. Every test here runs under both TF1 modes (``make test`` runs the ``tf`` suite
 again under ``disable_v2_behavior``). Each engine compiles for about a second, so
-``make test`` runs the article's case and the graph loop, and ``make test-slow`` the rest.
+``make test`` runs the graph loop's test, and ``make test-slow`` the engine's.
 """
 
 import numpy as np
@@ -78,7 +78,7 @@ OPTIONS = {
 
 @pytest.mark.parametrize(
     "options",
-    [pytest.param(o, marks=[pytest.mark.slow] if o else []) for o in OPTIONS.values()],
+    [pytest.param(o, marks=pytest.mark.slow) for o in OPTIONS.values()],
     ids=OPTIONS.keys(),
 )
 def test_engine_takes_the_steps_of_train_step(options):

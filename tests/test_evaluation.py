@@ -257,3 +257,47 @@ def test_fit_mdn_stops_on_a_non_finite_loss_and_says_why():
 def test_recipe_checks_its_activation_when_built():
     with pytest.raises(ValueError, match="activation"):
         Recipe(activation="rleu")
+
+
+@pytest.mark.tf
+def test_minibatch_epochs_are_shuffled_passes_of_train_step(tf):
+    # fit_mdn(batch_size=16) on 50 points: per epoch a fresh shuffle from the (seed, 1)
+    # stream, 3 steps of 16 (2 points sit out), the epoch's loss the mean of its steps'
+    x_data, y_data = mdn_tf.swap_axes(*mdn_tf.make_sine_data(50, seed=3))
+    recipe = Recipe(epochs=4, batch_size=16, mixture_size=3, hidden_units=(8,))
+    fitted = fit_mdn(x_data, y_data, recipe=recipe, seed=7)
+    shuffle = np.random.default_rng((7, 1))
+    graph = tf.Graph()
+    with graph.as_default(), tf1.Session(graph=graph) as sess:
+        tf1.set_random_seed(7)
+        mdn = mdn_tf.build_mdn(mixture_size=3, hidden_units=(8,))
+        sess.run(tf1.global_variables_initializer())
+        epoch_losses = []
+        for _ in range(4):
+            order = shuffle.permutation(50)
+            steps = [
+                sess.run([mdn.train_step, mdn.loss], {mdn.x: x_data[rows], mdn.y: y_data[rows]})[1]
+                for rows in (order[0:16], order[16:32], order[32:48])
+            ]
+            epoch_losses.append(np.mean(np.float32(steps)))
+        weights = sess.run([w for layer in mdn.layers for w in layer])
+    np.testing.assert_array_equal(fitted.loss_history, epoch_losses)
+    sess_f, mdn_f = fitted._members[0]
+    for got, want in zip(sess_f.run([w for layer in mdn_f.layers for w in layer]), weights):
+        np.testing.assert_array_equal(got, want)
+    fitted.close()
+    # a batch as large as the data is the full batch
+    full = fit_mdn(x_data, y_data, recipe=Recipe(epochs=3, hidden_units=(8,)), seed=7)
+    same = fit_mdn(
+        x_data, y_data, recipe=Recipe(epochs=3, hidden_units=(8,), batch_size=99), seed=7
+    )
+    np.testing.assert_array_equal(full.loss_history, same.loss_history)
+    full.close()
+    same.close()
+
+
+def test_recipe_checks_its_batch_size():
+    with pytest.raises(ValueError, match="batch_size"):
+        Recipe(batch_size=0)
+    with pytest.raises(ValueError, match="engine='graph'"):
+        Recipe(batch_size=100, engine="xla")

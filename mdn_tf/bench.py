@@ -17,7 +17,9 @@
    ``tf_matmul_s``, the same matmuls alone in TensorFlow.
 2. Peers doing the same work: TF2 eager with ``tf.function``, Keras 3 ``model.fit`` with
    full batches, PyTorch on the CPU (when installed; see requirements-bench.txt).
-3. Each notebook's execution time and ``make test``'s wall time, and ``train_s`` under one
+3. Seconds per epoch of ``fit_mdn`` on 10^3 to 10^6 points, full batch and minibatches of
+   1000 (``epoch_s_by_n``).
+4. Each notebook's execution time and ``make test``'s wall time, and ``train_s`` under one
    or two intra-op threads with oneDNN off or on (left out with --quick).
 
 FLOPs per epoch, for the 1-64-128-36 network and N points (matmuls only; element-wise
@@ -381,6 +383,28 @@ SETTINGS = {  # (TF_NUM_INTRAOP_THREADS, TF_ENABLE_ONEDNN_OPTS); the Makefile's 
 }
 
 
+def epoch_seconds_by_n(sizes=(10**3, 10**4, 10**5, 10**6), batch_size=1000):
+    """Seconds per epoch of ``fit_mdn`` on n points of the article's problem, for each n in
+    ``sizes``: the full batch (one Adam step per epoch) and minibatches of ``batch_size``
+    (n // batch_size steps per epoch); the article's network on the graph loop. Each is
+    the difference of two fits of E and 3E epochs divided by 2E, E = max(2, 10^6 / n) (about
+    a second of training), so that building the graph and session does not count."""
+    result = {}
+    for n in sizes:
+        x_data, y_data = swap_axes(*make_sine_data(n, seed=0))
+        row = {}
+        epochs = (max(2, 10**6 // n), 3 * max(2, 10**6 // n))
+        for name, batch in (("full_batch", None), ("minibatch", batch_size)):
+            seconds = []
+            for count in epochs:
+                fitted = fit_mdn(x_data, y_data, recipe=Recipe(epochs=count, batch_size=batch))
+                fitted.close()
+                seconds.append(fitted.train_s)
+            row[name] = round((seconds[1] - seconds[0]) / (epochs[1] - epochs[0]), 4)
+        result[str(n)] = row
+    return result
+
+
 def engine_median(runs):
     """Median steady seconds of ``runs`` engine runs, in graph mode (for a subprocess)."""
     tf1.disable_eager_execution()
@@ -437,7 +461,7 @@ def _say(step, total, what):
 
 def run(runs=5, quick=False):
     """Measure everything; returns the dict that ``--json`` prints."""
-    total = 7 + len(PEERS) + (0 if quick else 3)
+    total = 8 + len(PEERS) + (0 if quick else 3)
     _say(1, total, "numpy sgemm rate (the floor), in child processes without the BLAS pins")
     rate, floor_info = floor_rate()
     as_set = sgemm_in_child(dict(os.environ))  # with whatever pins this environment has
@@ -488,7 +512,9 @@ def run(runs=5, quick=False):
         "peers": {},
         "peer_notes": {},
     }
-    for step, (key, (module, name)) in enumerate(PEERS.items(), start=8):
+    _say(8, total, "seconds per epoch against n, full batch and minibatches of 1000")
+    result["epoch_s_by_n"] = epoch_seconds_by_n()
+    for step, (key, (module, name)) in enumerate(PEERS.items(), start=9):
         _say(step, total, f"peer: {key}")
         result["peers"][key], note = _peer(module, name)
         if note:
@@ -549,7 +575,7 @@ def main(argv=None):
     print(f"article's loop (one sess.run per epoch): median {result['article_loop_s']} s")
     for key, value in result["peers"].items():
         print(f"peer {key}: {value if value is not None else result['peer_notes'][key]}")
-    for key in ("train_s_by_setting", "notebook_s", "make_test_s"):
+    for key in ("epoch_s_by_n", "train_s_by_setting", "notebook_s", "make_test_s"):
         if key in result:
             print(f"{key}: {result[key]}")
 

@@ -341,7 +341,7 @@ def _member_parts(recipe, mdn, seed, quiet_epochs):
     # to put the best checkpoint back: one placeholder and assign op per weight
     saved = [tf1.placeholder(w.dtype.base_dtype, w.shape) for w in weights]
     restore = tf.group(*[w.assign(v) for w, v in zip(weights, saved)])
-    sess = tf1.Session(config=_session_config())
+    sess = tf1.Session()
     sess.run(tf1.global_variables_initializer())
     return _Member(mdn, runner, weights, saved, restore, sess)
 
@@ -457,11 +457,6 @@ def _diverged(recipe, name, done, chunk, x_tr, y_tr):
         f"{name}: the training loss became {chunk[bad]} at epoch {done + bad + 1} of "
         f"{recipe.epochs}; {cause}"
     )
-
-
-def _session_config():
-    """Each member's session: TensorFlow's defaults (TF_NUM_INTRAOP_THREADS applies)."""
-    return None
 
 
 def _validation_size(recipe, n):

@@ -89,7 +89,16 @@ def unit_sequence(name, value):
 
 
 def numeric_array(name, value):
-    """Return ``value`` as a float64 array, or raise TypeError unless it holds real numbers."""
+    """Return ``value`` as a float64 array, or raise TypeError unless it holds real numbers.
+
+    pandas ``DataFrame`` and ``Series`` are read by position (their index is ignored);
+    missing values (NaN, ``pd.NA``) become NaN, for the finiteness checks to name.
+    """
+    if hasattr(value, "to_numpy") and hasattr(value, "iloc"):  # pandas, without importing it
+        try:
+            return value.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name} must hold real numbers: {err}") from None
     try:
         arr = np.asarray(value)
     except Exception as err:  # ragged lists and the like
@@ -125,11 +134,12 @@ def column(name, value, finite=True):
 
 
 def matrix(name, value, width=None, finite=True):
-    """Return ``value`` as a float64 array (n, d), n >= 1; (n,) is read as (n, 1).
+    """Return ``value`` as a C-ordered float64 array (n, d), n >= 1; (n,) is read as (n, 1).
 
-    With ``width`` given, d must equal it.
+    With ``width`` given, d must equal it. C order makes column statistics independent of
+    the input's layout (numpy sums a contiguous column pairwise, a strided one in order).
     """
-    arr = numeric_array(name, value)
+    arr = np.ascontiguousarray(numeric_array(name, value))
     if arr.ndim == 1:
         arr = arr[:, None]
     want = "(n, d) or (n,)" if width is None else f"(n, {width})" + (" or (n,)" * (width == 1))

@@ -2,8 +2,12 @@
 
 TensorFlow 2.21 writes ``I0000 ...`` lines (oneDNN, CUDA stubs, CPU features) to the
 process's stderr while it loads, before ``TF_CPP_MIN_LOG_LEVEL`` takes effect, and a
-Jupyter kernel forwards that file descriptor into the notebook. We silence descriptor 2
-for the duration of the import only; Python exceptions still propagate.
+Jupyter kernel forwards that file descriptor into the notebook; on a machine without a GPU
+the first Session then logs an ``E0000 ... failed call to cuInit`` error. We silence
+descriptor 2 for the import and for the one-time device discovery that logs the cuInit
+line, and nothing after: Python exceptions still propagate, and the user's own later
+warnings and errors (``W``/``E`` lines) still reach stderr. Only TensorFlow's C++ ``I``
+lines stay hidden (``TF_CPP_MIN_LOG_LEVEL=1``, unless the user set the variable).
 """
 
 import contextlib
@@ -28,11 +32,14 @@ def _stderr_fd_silenced():
         os.close(devnull)
 
 
-# C++ logs after start-up: none unless the user asks (a CPU-only machine logs a
-# "failed call to cuInit" error when a Session starts).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# C++ logs after start-up: warnings and errors, not the "I" lines (MLIR pass, XLA service)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 with _stderr_fd_silenced():
     import tensorflow as tf  # noqa: E402
+
+    # device discovery happens once per process: here, so that its cuInit error line on a
+    # machine without a GPU is silenced too (listing devices leaves them configurable)
+    tf.config.list_physical_devices("GPU")
 
 tf.get_logger().setLevel("ERROR")  # Python-side deprecation chatter
 

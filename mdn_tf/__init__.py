@@ -6,9 +6,12 @@ Importing mdn_tf loads TensorFlow with its start-up log lines silenced; import i
 
 from mdn_tf import engine
 from mdn_tf._tf import GraphModeError
+from mdn_tf.baseline import KNNGaussian, fit_knn_gaussian
 from mdn_tf.data import (
     arm_forward,
     arm_rms_error,
+    load_faithful,
+    load_mcycle,
     make_arm_data,
     make_sine_data,
     sine_curve,
@@ -40,6 +43,10 @@ __all__ = [
     "arm_forward",
     "arm_rms_error",
     "make_arm_data",
+    "load_faithful",
+    "load_mcycle",
+    "KNNGaussian",
+    "fit_knn_gaussian",
     "mixture_cdf",
     "mixture_mode",
     "mixture_moments",

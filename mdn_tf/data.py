@@ -1,4 +1,8 @@
-"""The data: the article's noisy sine-plus-line (and its swapped axes), and Bishop's robot arm."""
+"""The data: the article's noisy sine-plus-line (and its swapped axes), Bishop's robot arm,
+and two small real data sets shipped in ``mdn_tf/datasets`` (sources in their docstrings
+and in ``mdn_tf/datasets/SOURCES.md``)."""
+
+from importlib.resources import files
 
 import numpy as np
 
@@ -112,3 +116,40 @@ def arm_rms_error(angles, targets):
     targets = _checks.matrix("targets", targets, width=2)
     _checks.same_length(angles=angles, targets=targets)
     return float(np.sqrt(np.mean(np.sum((arm_forward(angles) - targets) ** 2, axis=1))))
+
+
+DATASETS = files("mdn_tf") / "datasets"
+
+
+def _csv_columns(name, x_column, y_column):
+    """Two columns of a shipped CSV as float64 arrays (n, 1)."""
+    table = np.genfromtxt(DATASETS / name, delimiter=",", names=True)
+    return table[x_column][:, None], table[y_column][:, None]
+
+
+def load_faithful():
+    """Old Faithful: the waiting time before an eruption and the eruption's duration.
+
+    272 eruptions of the Old Faithful geyser, Yellowstone (Härdle 1991, "Smoothing
+    Techniques with Implementation in S"; R's ``datasets::faithful``). Given the wait, the
+    duration is bimodal: short eruptions (about 2 min) follow short waits and long ones
+    (about 4.5 min) long waits, with both in between; the classic example of a conditional
+    density. Durations are rounded, many to whole seconds.
+
+    Returns:
+        (waiting, eruptions): float64 arrays (272, 1), in minutes.
+    """
+    return _csv_columns("faithful.csv", "waiting", "eruptions")
+
+
+def load_mcycle():
+    """The motorcycle crash data: head acceleration against time after a simulated impact.
+
+    133 measurements from crash-helmet tests (Silverman 1985, JRSS B 47, 1-52; R's
+    ``MASS::mcycle``). The noise is strongly heteroscedastic: near zero before the impact,
+    about 25 g during the oscillation after it; several readings share a time.
+
+    Returns:
+        (times, accel): float64 arrays (133, 1), in milliseconds and in g.
+    """
+    return _csv_columns("mcycle.csv", "times", "accel")

@@ -100,6 +100,25 @@ class Recipe:
 
 
 RECIPES = {
+    # fit_mdn(x, y) with no recipe named: for data of any scale and kind (see README
+    # "A default for your own data"): standardized data, noise regularisation in standard
+    # deviations, the stable loss, early stopping on a 20% split, an ensemble of 5
+    # members on different splits, sigmas calibrated out of bag, and minibatches of 1000
+    # once there are more points than that
+    "default": Recipe(
+        stable_loss=True,
+        learning_rate=0.005,
+        epochs=2000,
+        weight_decay=1e-4,
+        validation_fraction=0.2,
+        patience=30,
+        ensemble=5,
+        input_noise=0.05,
+        target_noise=0.05,
+        calibrate_sigma=True,
+        standardize=True,
+        batch_size=1000,
+    ),
     # the article exactly: 12 components, 64/128 relu, clamped NLL, Adam 0.01, 2500 epochs,
     # on the (default) graph loop, so that fit_mdn(recipe="seed", seed=SEED) retraces
     # notebook 3 bit for bit
@@ -232,26 +251,31 @@ class FittedMDN:
 
     def predict(self, x):
         """Mixture parameters at inputs x (n, input_dim), or (n,) for one input: float64
-        arrays p (n, K), mu and sigma (n, K) for D = 1 or (n, K, D)."""
+        arrays p (n, K), mu and sigma (n, K) for D = 1 or (n, K, D).
+
+        sigma is exp(log_sigma) taken in float64: far from the data a float32 ``exp`` can
+        round a sigma to 0, a density no question could be asked of."""
         width = static_shape(self._members[0][1].x)[1]
         x = _checks.matrix("x", x, width=width)
         if self._scaling is not None:
             x = (x - self._scaling[0]) / self._scaling[1]
         x = x.astype(np.float32)
-        parts = [
-            sess.run([mdn.p_out, mdn.mu_out, mdn.sigma_out], {mdn.x: x})
-            for sess, mdn in self._members
-        ]
+        parts = [_member_mixture(sess, mdn, x) for sess, mdn in self._members]
         m = len(parts)
         p_val = np.concatenate([p for p, _, _ in parts], axis=1) / m
         mu_val = np.concatenate([mu for _, mu, _ in parts], axis=1)
-        sigma_val = np.concatenate([s for _, _, s in parts], axis=1)
-        p_val, mu_val = p_val.astype(np.float64), mu_val.astype(np.float64)
-        sigma_val = sigma_val.astype(np.float64) * self.sigma_scale
+        sigma_val = np.concatenate([s for _, _, s in parts], axis=1) * self.sigma_scale
         if self._scaling is not None:  # back to the data's units
             y_shift, y_scale = self._scaling[2:]
             mu_val, sigma_val = mu_val * y_scale + y_shift, sigma_val * y_scale
         return p_val, mu_val, sigma_val
+
+
+def _member_mixture(sess, mdn, x):
+    """One network's mixture at x (float32, in its training units) as float64 arrays, with
+    sigma = exp(log_sigma) taken in float64 (no underflow to 0)."""
+    p_val, mu_val, log_sigma = sess.run([mdn.p_out, mdn.mu_out, mdn.log_sigma], {mdn.x: x})
+    return p_val.astype(np.float64), mu_val.astype(np.float64), np.exp(log_sigma.astype(np.float64))
 
 
 def oob_sigma_scale(mixtures, held_out, y):
@@ -473,18 +497,25 @@ def _validation_size(recipe, n):
     return n_val
 
 
-def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None, progress=False):
+def fit_mdn(x_data, y_data, recipe="default", seed=None, monitor=None, progress=False):
     """Train an MDN on (x_data, y_data) with a named recipe; each call builds its own graphs.
 
     Args:
         x_data, y_data: (n, input_dim) training inputs and (n, D) targets (finite); (n,) is
-            read as one column.
-        recipe: a name from ``RECIPES`` or a ``Recipe``: "seed" (the article exactly, on
-            the graph loop: with ``seed=SEED`` it retraces notebook 3 bit for bit), "tuned"
-            (what held-out NLL rewarded on the article's problem: noise, decay, early
-            stopping, an ensemble of 8, calibrated sigmas), "large" (minibatches of 1000
-            for 10^4 points and more) or "arm" (Bishop's robot arm: 2 components, 20 tanh
-            units, standardized data).
+            read as one column; numpy arrays, lists, pandas DataFrames or Series (read by
+            position).
+        recipe: a name from ``RECIPES`` or a ``Recipe``:
+
+            - "default": for data of your own, at any scale (standardized data, noise in
+              standard deviations, early stopping, an ensemble of 5, calibrated sigmas,
+              minibatches of 1000 above 1000 points); chosen on eight problems of
+              several kinds, real data included (README "A default for your own data");
+            - "seed": the article exactly, on the graph loop (with ``seed=SEED`` it
+              retraces notebook 3 bit for bit);
+            - "tuned": what held-out NLL rewarded on the article's problem in its units
+              (noise, decay, early stopping, an ensemble of 8, calibrated sigmas);
+            - "large": minibatches of 1000 for 10^4 points and more, one network;
+            - "arm": Bishop's robot arm (2 components, 20 tanh units, standardized data).
         seed: int or None; fixes the weight initialisation, splits and member seeds. With
             one member it is that network's graph seed (``tf.compat.v1.set_random_seed``).
         monitor: optional (x, y) pair whose exact NLL is recorded every ``check_every`` epochs.
@@ -561,10 +592,7 @@ def fit_mdn(x_data, y_data, recipe="seed", seed=None, monitor=None, progress=Fal
     members, losses, vals, mons, best_epochs = (list(r) for r in zip(*results))
     sigma_scale = 1.0
     if recipe.calibrate_sigma:
-        mixtures = [
-            sess.run([mdn.p_out, mdn.mu_out, mdn.sigma_out], {mdn.x: x_data})
-            for sess, mdn in members
-        ]
+        mixtures = [_member_mixture(sess, mdn, x_data) for sess, mdn in members]
         sigma_scale = oob_sigma_scale(mixtures, held_out, y_data)
     shortest = min(len(loss) for loss in losses)
     return FittedMDN(

@@ -87,7 +87,10 @@ class MDN:
 
     ``x`` is (batch, input_dim) and ``y`` (batch, D); ``p_out`` is (batch, K); ``mu_out`` and
     ``sigma_out`` are (batch, K) for D = 1 and (batch, K, D) otherwise; ``nll`` is the
-    exact mean NLL (``mixture_nll_stable``, no clamps), for monitoring whatever the loss.
+    exact mean NLL (``mixture_nll_stable``, no clamps), for monitoring whatever the loss;
+    ``log_sigma`` the head's raw log-sigmas, the input of ``sigma_out = exp(log_sigma)``
+    (float32 ``exp`` rounds sigmas below about 1e-45 to 0; ``exp`` of ``log_sigma`` in
+    float64 does not).
     ``layers`` holds the (kernel, bias) variables of "hidden1", "hidden2", ..., "out" in
     order, and ``settings`` the arguments ``build_mdn`` was called with: what a training
     engine (``mdn_tf.engine``) needs to run the same network and loss.
@@ -103,6 +106,7 @@ class MDN:
     nll: tf.Tensor = None
     layers: tuple = ()
     settings: dict = dataclasses.field(default_factory=dict, repr=False)
+    log_sigma: tf.Tensor = None
 
 
 def _placeholders(input_dim, output_dim):
@@ -334,4 +338,5 @@ def build_mdn(
         nll=nll,
         layers=layers,
         settings=settings,
+        log_sigma=sigma,
     )

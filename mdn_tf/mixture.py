@@ -77,7 +77,9 @@ def mixture_log_likelihood(p_val, mu_val, sigma_val, y):
                                    - sum_d log sigma_nkd - D log(2 pi) / 2 ]
 
     Finite for any finite y and sigma > 0 (a point 1e4 standard deviations from every
-    mean scores about -5e7 instead of log 0).
+    mean scores about -5e7 instead of log 0), down to where (y - mu) / sigma itself
+    overflows float64 (beyond 1e154 standard deviations): that component then scores
+    -inf, without a warning.
 
     Args:
         p_val, mu_val, sigma_val: mixture parameters, as ``sample_from_mixture``.
@@ -88,15 +90,16 @@ def mixture_log_likelihood(p_val, mu_val, sigma_val, y):
     """
     p, mu, sigma, d = _checks.mixture(p_val, mu_val, sigma_val)
     y = _targets("y", y, p, d)
-    z = (y[:, None, :] - mu) / sigma  # (N, K, D)
-    with np.errstate(divide="ignore"):  # log 0 = -inf for an unused component is fine
-        log_p = np.log(p)
-    log_terms = (
-        log_p
-        - np.sum(0.5 * z * z, axis=2)
-        - np.sum(np.log(sigma), axis=2)
-        - 0.5 * d * np.log(2 * np.pi)
-    )
+    # log 0 = -inf for an unused component, and z * z = inf for a point 1e154 sigmas away,
+    # are both the right answer
+    with np.errstate(divide="ignore", over="ignore"):
+        z = (y[:, None, :] - mu) / sigma  # (N, K, D)
+        log_terms = (
+            np.log(p)
+            - np.sum(0.5 * z * z, axis=2)
+            - np.sum(np.log(sigma), axis=2)
+            - 0.5 * d * np.log(2 * np.pi)
+        )
     return logsumexp(log_terms, axis=1)
 
 

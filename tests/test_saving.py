@@ -178,3 +178,28 @@ def test_quantile_and_moments_against_closed_forms():
     assert mdn_tf.mixture_cdf(p, mu, sigma, [median])[0] == pytest.approx(0.5, abs=1e-9)
     with pytest.raises(ValueError, match="q must be probabilities"):
         mdn_tf.mixture_quantile(p, mu, sigma, [0.0, 0.5])
+
+
+def test_far_from_the_data_sigmas_stay_positive(fitted):
+    """A relu network is linear far from its data, so some log-sigma falls below -104,
+    where float32 exp gives 0; predict takes exp in float64, so every question is still
+    answered there (the density is that of a very narrow component, not undefined)."""
+    model, x, y = fitted
+    sess, mdn = model._members[0]
+    far = x[:1] * 0 + np.array([[0.0, 300.0]])
+    # scale x until the network's own float32 sigma underflows somewhere
+    for scale in 10.0 ** np.arange(1, 9):
+        far_x = (far + [scale, 0.0] - model._scaling[0]) / model._scaling[1]
+        if np.any(sess.run(mdn.sigma_out, {mdn.x: far_x.astype(np.float32)}) == 0):
+            break
+    else:
+        pytest.fail("no sigma underflowed: the test needs a larger scale")
+    far = far + [scale, 0.0]
+    p, mu, sigma = model.predict(far)
+    assert np.all(sigma > 0)
+    log_sigma = sess.run(mdn.log_sigma, {mdn.x: far_x.astype(np.float32)})
+    np.testing.assert_allclose(
+        sigma[:, :3], np.exp(log_sigma.astype(np.float64)) * model._scaling[3], rtol=1e-12
+    )
+    assert model.log_prob(far, y[:1]).shape == (1,)  # no ValueError, -inf at worst
+    assert np.all(np.isfinite(model.mean(far))) and model.sample(far, 3, rng=0).shape == (1, 3, 2)

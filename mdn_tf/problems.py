@@ -1,0 +1,184 @@
+"""Problems of several kinds, to choose and check a recipe for data it has never seen.
+
+Each problem gives train/test splits for a seed: simulated problems a fresh training set
+and 20 000 fresh test points, with the true conditional density where it is known; real
+data sets 5-fold cross-validation (the same folds for every model). ``score`` trains a
+model on each split and returns the held-out NLL (the mean over the test points of
+-log p(y | x), pooled over the folds), in the data's units.
+
+    name             kind                              n       in  out  truth
+    inverse sine     multimodal (the article's)        1000    1   1    yes
+    heteroscedastic  y = x + (0.1 + 0.5|x|) e          500     1   1    yes
+    two branches     y = +-(0.5 + x^2) + 0.1 e         100     1   1    yes
+    noisy arm        angles given a noisy position     1000    2   2    no
+    scaled sine      inverse sine, x * 1e3 + 5e4,      1000    1   1    yes
+                     y * 1e-3 (scales far from 1)
+    inverse sine 10k the article's, more points        10 000  1   1    yes
+    old faithful     eruption given waiting (real)     272     1   1    no
+    motorcycle       acceleration given time (real)    133     1   1    no
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mdn_tf.baseline import fit_knn_gaussian
+from mdn_tf.data import (
+    X_RANGE,
+    load_faithful,
+    load_mcycle,
+    make_arm_data,
+    make_sine_data,
+    sine_curve,
+    swap_axes,
+)
+from mdn_tf.fit import RECIPES, TrainingDiverged, fit_mdn
+from mdn_tf.truth import marginal_density
+
+N_TEST = 20_000
+FOLDS = 5
+TEST_SEED_OFFSET = 10_000
+ARM_POSITION_NOISE = 0.02  # the position is measured with this standard deviation
+SCALED_SHIFT, SCALED_X, SCALED_Y = 5e4, 1e3, 1e-3
+
+
+def _normal_logpdf(y, mean, sd):
+    return -0.5 * ((y - mean) / sd) ** 2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
+
+
+def _sine(n, seed):
+    x, y = swap_axes(*make_sine_data(n, seed=seed))
+    return x.astype(np.float64), y.astype(np.float64)
+
+
+def _sine_truth(x, y):
+    """p(y | x) = N(x; f(y), 1) / (21 p(x)) at each pair (``inverse_density`` gives the
+    grid of all pairs)."""
+    x, y = x[:, 0], y[:, 0]
+    log_joint = _normal_logpdf(x, sine_curve(y), 1.0) - np.log(X_RANGE[1] - X_RANGE[0])
+    return -np.mean(log_joint - np.log(marginal_density(x)[:, 0]))
+
+
+def _hetero(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-3, 3, size=(n, 1))
+    return x, x + (0.1 + 0.5 * np.abs(x)) * rng.standard_normal((n, 1))
+
+
+def _hetero_truth(x, y):
+    return -np.mean(_normal_logpdf(y, x, 0.1 + 0.5 * np.abs(x)))
+
+
+def _branches(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, size=(n, 1))
+    sign = rng.choice([-1.0, 1.0], size=(n, 1))
+    return x, sign * (0.5 + x**2) + 0.1 * rng.standard_normal((n, 1))
+
+
+def _branches_truth(x, y):
+    m = 0.5 + x**2
+    both = np.logaddexp(_normal_logpdf(y, m, 0.1), _normal_logpdf(y, -m, 0.1))
+    return -np.mean(both - np.log(2))
+
+
+def _arm(n, seed):
+    angles, positions = make_arm_data(n, seed=seed)
+    noise = np.random.default_rng((seed, 1)).standard_normal(positions.shape)
+    return positions + ARM_POSITION_NOISE * noise, angles.astype(np.float64)
+
+
+def _scaled(n, seed):
+    x, y = _sine(n, seed)
+    return x * SCALED_X + SCALED_SHIFT, y * SCALED_Y
+
+
+def _scaled_truth(x, y):  # the density of y' = y * c is p(y) / c
+    return _sine_truth((x - SCALED_SHIFT) / SCALED_X, y / SCALED_Y) + np.log(SCALED_Y)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A problem: simulated (``draw(n, seed)``, with ``truth(x, y)`` the true NLL or None)
+    or real (``load()``, cross-validated)."""
+
+    name: str
+    kind: str
+    n: int
+    draw: object = None
+    truth: object = None
+    load: object = None
+
+    def splits(self, seed, n_test=N_TEST, truth=True):
+        """[(x_train, y_train, x_test, y_test, true NLL or None)], float64 arrays; a
+        simulated problem tests on ``n_test`` fresh points (the truth's NLL on them is
+        computed when ``truth`` is True and known)."""
+        if self.load is None:
+            x, y = self.draw(self.n, seed)
+            x_te, y_te = self.draw(n_test, seed + TEST_SEED_OFFSET)
+            known = truth and self.truth is not None
+            truth = float(self.truth(x_te, y_te)) if known else None
+            return [(x, y, x_te, y_te, truth)]
+        x, y = self.load()
+        fold_of = np.random.default_rng(seed).permutation(len(x)) % FOLDS
+        return [
+            (x[fold_of != f], y[fold_of != f], x[fold_of == f], y[fold_of == f], None)
+            for f in range(FOLDS)
+        ]
+
+
+PROBLEMS = {
+    p.name: p
+    for p in (
+        Problem("inverse sine", "multimodal", 1000, _sine, _sine_truth),
+        Problem("heteroscedastic", "heteroscedastic", 500, _hetero, _hetero_truth),
+        Problem("two branches", "multimodal, small n", 100, _branches, _branches_truth),
+        Problem("noisy arm", "2 inputs, 2 outputs", 1000, _arm),
+        Problem("scaled sine", "scales far from 1", 1000, _scaled, _scaled_truth),
+        Problem("inverse sine 10k", "multimodal, large n", 10_000, _sine, _sine_truth),
+        Problem("old faithful", "real (Härdle 1991)", 272, load=load_faithful),
+        Problem("motorcycle", "real (Silverman 1985)", 133, load=load_mcycle),
+    )
+}
+
+
+MODELS = ("knn", "seed", "tuned", "default")  # the README table's columns
+
+
+def model_fit(name):
+    """``fit(x, y, seed)`` for a model name: "knn" (``fit_knn_gaussian``) or a recipe name
+    of ``RECIPES``."""
+    if name == "knn":
+        return lambda x, y, seed: fit_knn_gaussian(x, y, seed=seed)
+    if name not in RECIPES:
+        raise ValueError(f"model must be 'knn' or one of {sorted(RECIPES)}, got {name!r}")
+    return lambda x, y, seed: fit_mdn(x, y, recipe=name, seed=seed)
+
+
+def score(problem, fit, seed=0):
+    """Held-out NLL of ``fit(x_train, y_train, seed)`` (a model with ``nll(x, y)``) on the
+    problem's splits for ``seed``, pooled over the folds; and the truth's, or None.
+
+    Returns:
+        dict with "nll" (None when training diverged), "truth" and "train_s" (the summed
+        ``train_s`` of the models, if they have one).
+    """
+    total, truth_total, count, seconds = 0.0, 0.0, 0, 0.0
+    truth_known = True
+    for i, (x, y, x_te, y_te, truth) in enumerate(problem.splits(seed)):
+        try:
+            model = fit(x, y, seed * 100 + i)
+        except TrainingDiverged:
+            return {"nll": None, "truth": None, "train_s": None}
+        total += model.nll(x_te, y_te) * len(x_te)
+        seconds += getattr(model, "train_s", 0.0)
+        if hasattr(model, "close"):
+            model.close()
+        truth_known = truth_known and truth is not None
+        truth_total += (truth or 0.0) * len(x_te)
+        count += len(x_te)
+    return {
+        "nll": total / count,
+        "truth": truth_total / count if truth_known else None,
+        "train_s": seconds,
+    }

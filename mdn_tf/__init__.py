@@ -4,7 +4,7 @@ Importing mdn_tf loads TensorFlow with its start-up log lines silenced; import i
 ``tensorflow`` in a notebook to keep the outputs clean.
 """
 
-from mdn_tf import engine
+from mdn_tf import engine, problems
 from mdn_tf._tf import GraphModeError
 from mdn_tf.baseline import KNNGaussian, fit_knn_gaussian
 from mdn_tf.data import (
@@ -39,6 +39,7 @@ __all__ = [
     "MDN",
     "Engine",
     "engine",
+    "problems",
     "graph_loop",
     "arm_forward",
     "arm_rms_error",

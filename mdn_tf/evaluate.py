@@ -191,9 +191,9 @@ def suite_to_markdown(rows):
     """The suite's rows as a markdown table: held-out NLL per model, mean ± spread, best in
     bold; "diverged" where training stopped with TrainingDiverged."""
     models = list(rows[0]["nll"])
-    head = " | ".join(models)
+    head = " | ".join("k-NN Gaussian" if m == "knn" else f"`{m}`" for m in models)
     lines = [
-        f"| problem | kind | n | truth | {head} | {models[-1]} train s |",
+        f"| problem | kind | n | truth | {head} | `{models[-1]}`, s per fit |",
         "| --- | --- | ---: | ---: |" + " ---: |" * (len(models) + 1),
     ]
     for row in rows:
@@ -231,7 +231,7 @@ def main(argv=None):
         help="which",
     )
     parser.add_argument(
-        "--suite-seeds", type=seed, nargs="+", default=[0], help="seeds for the suite"
+        "--suite-seeds", type=seed, nargs="+", default=[0, 1, 2], help="seeds for the suite"
     )
     parser.add_argument(
         "--n-held-out",

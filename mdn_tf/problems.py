@@ -160,12 +160,13 @@ def score(problem, fit, seed=0):
     problem's splits for ``seed``, pooled over the folds; and the truth's, or None.
 
     Returns:
-        dict with "nll" (None when training diverged), "truth" and "train_s" (the summed
-        ``train_s`` of the models, if they have one).
+        dict with "nll" (None when training diverged), "truth" and "train_s" (the models'
+        ``train_s`` per split, if they have one).
     """
     total, truth_total, count, seconds = 0.0, 0.0, 0, 0.0
     truth_known = True
-    for i, (x, y, x_te, y_te, truth) in enumerate(problem.splits(seed)):
+    splits = problem.splits(seed)
+    for i, (x, y, x_te, y_te, truth) in enumerate(splits):
         try:
             model = fit(x, y, seed * 100 + i)
         except TrainingDiverged:
@@ -180,5 +181,5 @@ def score(problem, fit, seed=0):
     return {
         "nll": total / count,
         "truth": truth_total / count if truth_known else None,
-        "train_s": seconds,
+        "train_s": seconds / len(splits),
     }

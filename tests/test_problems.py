@@ -113,3 +113,25 @@ def test_problem_splits():
     # the position noise: residual from the forward map, an N(0, 0.02^2) per coordinate
     residual = (x - mdn_tf.arm_forward(y)).ravel() / 0.02
     assert stats.kstest(residual, "norm").pvalue > 0.01
+
+
+def test_suite_rows_and_table():
+    from mdn_tf.evaluate import evaluate_suite, suite_to_markdown
+
+    rows = evaluate_suite(models=("knn",), seeds=(0, 1), problems=("two branches",))
+    (row,) = rows
+    assert row["problem"] == "two branches" and row["n"] == 100
+    # the k-NN Gaussian cannot split into the two branches: far above the truth
+    assert row["nll"]["knn"]["mean"] > row["truth"]["mean"] + 1
+    row["nll"]["seed"], row["train_s"]["seed"] = None, None  # as when training diverged
+    table = suite_to_markdown(rows)
+    assert "| two branches | multimodal, small n | 100 | -0.19" in table
+    assert "**1.2" in table and "| diverged |" in table  # best in bold; the divergence named
+
+
+def test_score_says_diverged_instead_of_failing():
+    def diverging(x, y, seed):
+        raise mdn_tf.TrainingDiverged("member 1 of 1: ...")
+
+    result = mdn_tf.problems.score(PROBLEMS["old faithful"], diverging)
+    assert result == {"nll": None, "truth": None, "train_s": None}

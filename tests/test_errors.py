@@ -157,10 +157,10 @@ def test_losses_accept_tensors_of_unknown_width(graph, sess):
     np.testing.assert_allclose(sess.run([loss, stable], feed), half_log_two_pi, rtol=1e-6)
 
 
-def _runner():
-    """tools/run_notebooks.py, loaded from its file (it is a script, not in the package)."""
-    path = Path(__file__).resolve().parent.parent / "tools" / "run_notebooks.py"
-    spec = importlib.util.spec_from_file_location("run_notebooks", path)
+def _runner(name="run_notebooks"):
+    """tools/<name>.py, loaded from its file (it is a script, not in the package)."""
+    path = Path(__file__).resolve().parent.parent / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -175,9 +175,14 @@ def _runner():
         ("bench", ["--runs", "0"], "runs must be a positive integer, got 0"),
         ("runner", ["--figures"], "expected one argument"),
         ("runner", ["missing.ipynb"], "'missing.ipynb' is not an existing .ipynb file"),
+        ("evaluate", ["--suite-seeds", "-2"], "seed must be an integer >= 0, got -2"),
+        ("compare", ["knn", "--problems", "nowhere"], "invalid choice: 'nowhere'"),
+        ("compare", ["sead"], "model must be 'knn' or one of"),
+        ("compare", ["wide={not json"], "Expecting property name"),
         ("evaluate", ["--help"], None),
         ("bench", ["--help"], None),
         ("runner", ["--help"], None),
+        ("compare", ["--help"], None),
     ],
 )
 def test_command_line_tools_answer_help_and_reject_bad_arguments(capsys, tool, argv, words):
@@ -185,6 +190,7 @@ def test_command_line_tools_answer_help_and_reject_bad_arguments(capsys, tool, a
         "evaluate": lambda: importlib.import_module("mdn_tf.evaluate").main,
         "bench": lambda: importlib.import_module("mdn_tf.bench").main,
         "runner": lambda: _runner().main,
+        "compare": lambda: _runner("compare_recipes").main,
     }[tool]()
     with pytest.raises(SystemExit) as exit_:
         main(argv)

@@ -33,10 +33,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS))
+    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
     parser.add_argument("--json")
     args = parser.parse_args(argv)
-    fits = [make_fit(spec) for spec in args.models]
+    try:
+        fits = [make_fit(spec) for spec in args.models]
+    except (ValueError, TypeError) as err:  # an unknown name, bad JSON or a bad field
+        parser.error(str(err))
     rows = []
     for problem in args.problems:
         for seed in args.seeds:

@@ -57,12 +57,10 @@ class KNNGaussian:
         return held_out_nll(*self.predict(x), y)
 
 
-def _neighbour_gaussian(x_train, y_train, x, k, floor, skip_self=False):
-    """The k-NN Gaussian at x, with inputs already standardized; ``skip_self`` leaves each
-    query's own point out when x is x_train."""
-    tree = cKDTree(x_train)
-    _, idx = tree.query(x, k=k + skip_self)
-    idx = np.asarray(idx).reshape(len(x), -1)[:, int(skip_self) :]
+def _neighbour_gaussian(x_train, y_train, x, k, floor):
+    """The k-NN Gaussian at x, with inputs already standardized."""
+    _, idx = cKDTree(x_train).query(x, k=k)
+    idx = np.asarray(idx).reshape(len(x), k)  # query gives (n,) for k = 1
     neighbours = y_train[idx]  # (n, k, D)
     mean = neighbours.mean(axis=1)
     var = np.maximum(neighbours.var(axis=1, ddof=1), floor) * (1 + 1 / k)

@@ -37,7 +37,7 @@ from mdn_tf.data import arm_rms_error, make_arm_data, make_sine_data, swap_axes
 from mdn_tf.fit import _mean_and_scale, fit_mdn
 from mdn_tf.graph import build_mlp
 from mdn_tf.mixture import held_out_nll, mixture_mode
-from mdn_tf.problems import MODELS, PROBLEMS, model_fit, score
+from mdn_tf.problems import MODELS, PROBLEMS, model_fit, pooled_truth, score
 from mdn_tf.truth import bayes_optimal_nll
 
 N_TRAIN = 1000
@@ -169,19 +169,20 @@ def evaluate_suite(models=MODELS, seeds=(0, 1, 2), problems=tuple(PROBLEMS), pro
     )
     for name in problems:
         problem = PROBLEMS[name]
-        row = {"problem": name, "kind": problem.kind, "n": problem.n, "nll": {}, "train_s": {}}
-        truths = []
-        for model in models:
-            results = []
-            for seed in seeds:
+        results, truths = {model: [] for model in models}, []
+        for seed in seeds:
+            splits = problem.splits(seed)  # the data and the truth's NLL, once per seed
+            truths.append(pooled_truth(splits))
+            for model in models:
                 jobs.set_postfix_str(f"{name}, {model}, seed {seed}")
-                results.append(score(problem, model_fit(model), seed))
+                results[model].append(score(problem, model_fit(model), seed, splits))
                 jobs.update()
-            diverged = any(r["nll"] is None for r in results)
-            row["nll"][model] = None if diverged else _summary([r["nll"] for r in results])
-            row["train_s"][model] = None if diverged else _summary([r["train_s"] for r in results])
-            truths = [r["truth"] for r in results if r["truth"] is not None] or truths
-        row["truth"] = _summary(truths) if truths else None
+        row = {"problem": name, "kind": problem.kind, "n": problem.n, "nll": {}, "train_s": {}}
+        for model, runs in results.items():
+            diverged = any(r["nll"] is None for r in runs)
+            row["nll"][model] = None if diverged else _summary([r["nll"] for r in runs])
+            row["train_s"][model] = None if diverged else _summary([r["train_s"] for r in runs])
+        row["truth"] = None if None in truths else _summary(truths)
         rows.append(row)
     jobs.close()
     return rows

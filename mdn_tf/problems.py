@@ -155,18 +155,26 @@ def model_fit(name):
     return lambda x, y, seed: fit_mdn(x, y, recipe=name, seed=seed)
 
 
-def score(problem, fit, seed=0):
+def pooled_truth(splits):
+    """The truth's NLL over all the splits' test points, or None where it is unknown."""
+    if any(truth is None for *_, truth in splits):
+        return None
+    count = sum(len(x_te) for _, _, x_te, _, _ in splits)
+    return sum(truth * len(x_te) for _, _, x_te, _, truth in splits) / count
+
+
+def score(problem, fit, seed=0, splits=None):
     """Held-out NLL of ``fit(x_train, y_train, seed)`` (a model with ``nll(x, y)``) on the
-    problem's splits for ``seed``, pooled over the folds; and the truth's, or None.
+    problem's splits for ``seed`` (or the ``splits`` given, to draw them once for several
+    models), pooled over the folds; and the truth's, or None.
 
     Returns:
         dict with "nll" (None when training diverged), "truth" and "train_s" (the models'
         ``train_s`` per split, if they have one).
     """
-    total, truth_total, count, seconds = 0.0, 0.0, 0, 0.0
-    truth_known = True
-    splits = problem.splits(seed)
-    for i, (x, y, x_te, y_te, truth) in enumerate(splits):
+    splits = problem.splits(seed) if splits is None else splits
+    total, count, seconds = 0.0, 0, 0.0
+    for i, (x, y, x_te, y_te, _) in enumerate(splits):
         try:
             model = fit(x, y, seed * 100 + i)
         except TrainingDiverged:
@@ -175,11 +183,5 @@ def score(problem, fit, seed=0):
         seconds += getattr(model, "train_s", 0.0)
         if hasattr(model, "close"):
             model.close()
-        truth_known = truth_known and truth is not None
-        truth_total += (truth or 0.0) * len(x_te)
         count += len(x_te)
-    return {
-        "nll": total / count,
-        "truth": truth_total / count if truth_known else None,
-        "train_s": seconds / len(splits),
-    }
+    return {"nll": total / count, "truth": pooled_truth(splits), "train_s": seconds / len(splits)}

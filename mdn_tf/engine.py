@@ -19,6 +19,7 @@ Both work in TF1 graph mode, under ``disable_eager_execution`` or ``disable_v2_b
 """
 
 import functools
+import os
 
 import numpy as np
 
@@ -57,10 +58,46 @@ def _objective(head, y, kernels, settings):
     else:
         sigma = tf.exp(log_sigma)
         loss = mixture_nll(y, tf.nn.softmax(p), mu, sigma, epsilon=settings["epsilon"])
+    return _with_decay(loss, kernels, settings)
+
+
+def _with_decay(loss, kernels, settings):
+    """(loss, loss + weight_decay * sum of the kernels' squares)."""
     if settings["weight_decay"] == 0:
         return loss, loss
     decay = tf.add_n([tf.reduce_sum(tf.square(k)) for k in kernels])
     return loss, loss + settings["weight_decay"] * decay
+
+
+def row_shards():
+    """How many row shards the engine cuts each epoch into: 2 when XLA has two or more
+    threads (``TF_NUM_INTRAOP_THREADS``, read when TensorFlow loads, else the machine's
+    CPUs, as TensorFlow counts them), else 1.
+
+    XLA runs independent work concurrently on its threads, so two halves of an epoch whose
+    forward passes and gradients are separate computations run side by side: about 10-15%
+    faster on 1000 points with two threads than one program whose matmuls are split. The
+    price is a program twice the size, compiled in about 1.6 s instead of 0.8 s; with one
+    thread there is no gain, so there is one shard.
+    """
+    threads = os.environ.get("TF_NUM_INTRAOP_THREADS", "").strip()
+    threads = int(threads) if threads.isdigit() and int(threads) > 0 else None
+    return 2 if (threads or os.cpu_count() or 1) >= 2 else 1
+
+
+def _sharded_objective(params, x, y, settings, shards):
+    """``_objective`` of the network on (x, y), its rows cut into ``shards`` near-equal
+    parts (see ``row_shards``): the loss is sum_s (n_s / n) loss_s, the same mean up to
+    rounding. A shard with no rows (n < shards) adds nothing."""
+    n = tf.shape(x)[0]
+    bounds = [n * s // shards for s in range(shards + 1)]
+    total = 0.0
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        head = _forward(params, x[start:stop], settings)
+        loss, _ = _objective(head, y[start:stop], [], {**settings, "weight_decay": 0})
+        share = tf.cast(stop - start, tf.float32) / tf.cast(n, tf.float32)
+        total += tf.where(stop > start, loss, 0.0) * share  # an empty shard's mean is NaN
+    return _with_decay(total, params[::2], settings)
 
 
 def _adam(params, grads, m, v, beta1_power, beta2_power, learning_rate):
@@ -89,7 +126,7 @@ def noise(shape, seed, counter):
 
 
 @functools.cache
-def _compiled_epochs(settings_items, epochs_per_run, input_noise, target_noise):
+def _compiled_epochs(settings_items, epochs_per_run, input_noise, target_noise, shards):
     """The XLA function: up to ``epochs_per_run`` Adam epochs on (x, y) from a state.
 
     One function object per configuration (``settings_items``: build_mdn's settings as
@@ -106,8 +143,7 @@ def _compiled_epochs(settings_items, epochs_per_run, input_noise, target_noise):
                 x_i = x + input_noise * noise(tf.shape(x), seed, 2 * step)
             if target_noise > 0:
                 y_i = y + target_noise * noise(tf.shape(y), seed, 2 * step + 1)
-            head = _forward(params, x_i, settings)
-            loss, objective = _objective(head, y_i, params[::2], settings)
+            loss, objective = _sharded_objective(params, x_i, y_i, settings, shards)
             grads = tf.gradients(objective, params)
             beta1_power, beta2_power = beta1_power * BETA1, beta2_power * BETA2
             params, m, v = _adam(
@@ -155,6 +191,7 @@ class Engine:
         if seed is None:
             raise TypeError("seed must be an int >= 0, got None")
         self.mdn = mdn
+        self.shards = row_shards()
         settings = mdn.settings
         weights = [w for layer in mdn.layers for w in layer]
         with mdn.x.graph.as_default(), tf1.variable_scope(None, default_name="engine"):
@@ -179,6 +216,7 @@ class Engine:
                 self.epochs_per_run,
                 self.input_noise,
                 self.target_noise,
+                self.shards,
             )
             reads = tf.nest.map_structure(tf.identity, state)  # values, not variables
             new_state, losses = run(

@@ -175,8 +175,10 @@ class Engine:
     z, z' drawn by ``noise`` at (seed, 2 t) and (seed, 2 t + 1) for the engine's t-th epoch:
     the same seed gives the same noise, on any call pattern.
 
-    The engine keeps Adam's moments, its beta powers and the epoch count in variables of
-    its own (scope "engine"); ``initializer`` resets them. The first call compiles (about a
+    The engine keeps Adam's moments, its beta powers, the epoch count and the noise seed in
+    variables of its own (scope "engine"); ``initializer`` resets them, and ``reset``
+    starts a new run with another seed, so that one engine trains network after network
+    (load their weights first) on code compiled once. The first call compiles (about a
     second); later calls with the same number of points reuse the compiled code.
     """
 
@@ -208,8 +210,13 @@ class Engine:
             beta1_power = tf1.get_variable("beta1_power", (), tf.float32, ones, False)
             beta2_power = tf1.get_variable("beta2_power", (), tf.float32, ones, False)
             step = zeros("step", (), tf.int64)
+            seed_init = tf1.constant_initializer(seed)
+            self.seed = tf1.get_variable("seed", (), tf.int64, seed_init, trainable=False)
             state = [step, weights, m, v, beta1_power, beta2_power]
-            self.initializer = tf1.variables_initializer([step, *m, *v, beta1_power, beta2_power])
+            own = [step, *m, *v, beta1_power, beta2_power, self.seed]
+            self.initializer = tf1.variables_initializer(own)
+            self._new_seed = tf1.placeholder(tf.int64, (), name="new_seed")
+            self._reseed = self.seed.assign(self._new_seed)
 
             run = _compiled_epochs(
                 tuple(sorted(settings.items())),
@@ -220,7 +227,7 @@ class Engine:
             )
             reads = tf.nest.map_structure(tf.identity, state)  # values, not variables
             new_state, losses = run(
-                self.x, self.y, self.epochs, tf.constant(seed, tf.int64), *reads
+                self.x, self.y, self.epochs, tf.identity(self.seed), *reads
             )
             updates = [
                 variable.assign(value)
@@ -229,6 +236,15 @@ class Engine:
             with tf.control_dependencies(updates):
                 # the losses of the epochs run, fetched once the weights are written back
                 self.losses = tf.identity(losses[: self.epochs], name="losses")
+
+    def reset(self, sess, seed):
+        """Start a new run in ``sess``: Adam's state and the epoch count as new, and the
+        noise stream keyed by ``seed``. The network's weights are left as they are."""
+        seed = _checks.optional_seed("seed", seed)
+        if seed is None:
+            raise TypeError("seed must be an int >= 0, got None")
+        sess.run(self.initializer)
+        sess.run(self._reseed, {self._new_seed: seed})
 
     def train(self, sess, x, y, epochs):
         """Run ``epochs`` epochs on (x (n, input_dim), y (n, D)) in ``sess``; returns the

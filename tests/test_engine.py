@@ -197,6 +197,31 @@ def test_engine_writes_the_mdn_variables_and_continues_its_state():
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
+def test_engine_reset_starts_a_new_run_on_the_same_compiled_code():
+    # one engine trains network after network: after a run with seed 1, loading the
+    # start weights and reset(sess, 2) gives what a fresh engine with seed 2 gives
+    x, y = _data()
+    options = {"input_noise": 0.2, "target_noise": 0.1}
+    fresh = _train({}, "engine", 10, x, y, {**options, "seed": 2})
+    graph = tf.Graph()
+    with graph.as_default(), tf1.Session(graph=graph) as sess:
+        tf1.set_random_seed(0)
+        mdn = mdn_tf.build_mdn()
+        engine = Engine(mdn, epochs_per_run=4, seed=1, **options)
+        sess.run(tf1.global_variables_initializer())
+        start = _weights(sess, mdn)
+        first = engine.train(sess, x, y, 7)
+        for w, value in zip([w for layer in mdn.layers for w in layer], start):
+            w.load(value, sess)
+        engine.reset(sess, 2)
+        again = engine.train(sess, x, y, 10), _weights(sess, mdn)
+    assert not np.array_equal(first, fresh[0][:7])  # seed 1's run was another run
+    np.testing.assert_array_equal(again[0], fresh[0])
+    for a, b in zip(again[1], fresh[1]):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_graph_loop_is_bit_identical_to_train_step():
     x, y = _data()
     for options in ({}, {"stable_loss": True, "weight_decay": 1e-3}):

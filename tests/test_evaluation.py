@@ -1,6 +1,8 @@
 """The best possible score, the exact held-out NLL, the stable loss and fit_mdn."""
 
+import functools
 import math
+import os
 
 import numpy as np
 import pytest
@@ -236,6 +238,33 @@ def test_fit_mdn_on_the_xla_engine_is_reproducible_and_learns():
     assert all(v[-1][1] < v[0][1] for v in a.val_history)  # validation NLL fell too
     a.close()
     b.close()
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_fit_mdn_xla_members_do_not_depend_on_which_trainer_ran_them(monkeypatch):
+    # the XLA path trains members on one network per thread, reset for each member: three
+    # members on one thread (one trainer, reused) or on three (a fresh trainer each) give
+    # the same fit: bit for bit with one XLA thread (the Makefile's); with two, programs
+    # running side by side round differently, by about an ulp. A trainer that kept a
+    # member's Adam state or noise seed would be off by far more
+    x_data, y_data = mdn_tf.swap_axes(*mdn_tf.make_sine_data(200, seed=0))
+    recipe = Recipe(
+        engine="xla", epochs=30, check_every=5, validation_fraction=0.2, ensemble=3,
+        input_noise=0.2, target_noise=0.1, stable_loss=True,
+    )  # fmt: skip
+    fits = []
+    for cpus in (1, 3):
+        monkeypatch.setattr(os, "cpu_count", lambda cpus=cpus: cpus)
+        with fit_mdn(x_data, y_data, recipe=recipe, seed=5) as fitted:
+            fits.append((fitted.loss_history, fitted.val_history, fitted.predict(x_data)))
+    (loss_a, val_a, pred_a), (loss_b, val_b, pred_b) = fits
+    same = np.testing.assert_array_equal
+    if mdn_tf.engine.row_shards() > 1:
+        same = functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6)
+    same(loss_a, loss_b)
+    for a, b in [*zip(val_a, val_b), *zip(pred_a, pred_b)]:
+        same(a, b)
 
 
 def test_recipe_rejects_an_unknown_engine():

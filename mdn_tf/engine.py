@@ -173,7 +173,8 @@ class Engine:
     beta2 0.999, eps 1e-8). With ``input_noise`` or ``target_noise`` > 0, each epoch
     trains on x + input_noise * z and y + target_noise * z' with fresh standard normal
     z, z' drawn by ``noise`` at (seed, 2 t) and (seed, 2 t + 1) for the engine's t-th epoch:
-    the same seed gives the same noise, on any call pattern.
+    the same seed gives the same noise, on any call pattern. With two or more XLA threads
+    each epoch runs as two row shards (``row_shards``), read when the engine is built.
 
     The engine keeps Adam's moments, its beta powers, the epoch count and the noise seed in
     variables of its own (scope "engine"); ``initializer`` resets them, and ``reset``

@@ -227,9 +227,7 @@ class Engine:
                 self.shards,
             )
             reads = tf.nest.map_structure(tf.identity, state)  # values, not variables
-            new_state, losses = run(
-                self.x, self.y, self.epochs, tf.identity(self.seed), *reads
-            )
+            new_state, losses = run(self.x, self.y, self.epochs, tf.identity(self.seed), *reads)
             updates = [
                 variable.assign(value)
                 for variable, value in zip(tf.nest.flatten(state), tf.nest.flatten(new_state))

@@ -347,11 +347,12 @@ class _Member:
     its weights back, and its session."""
 
     mdn: object
-    runner: object  # an Engine, or graph_loop's (xs, ys, losses)
+    runner: object  # an Engine, graph_loop's (xs, ys, losses), or None
     weights: list
     saved: list
     restore: object
     sess: object
+    reset: object = None  # the runner's own state back to new (graph_loop's Adam)
 
 
 def _build_member(recipe, input_dim, output_dim, seed, runner, epochs_per_run=None):
@@ -378,41 +379,52 @@ def _build_member(recipe, input_dim, output_dim, seed, runner, epochs_per_run=No
                 epochs_per_run=epochs_per_run,
                 input_noise=recipe.input_noise,
                 target_noise=recipe.target_noise,
+                seed=seed,
             )
-        elif runner == "graph":
+        reset = None
+        if runner == "graph":
+            network = set(tf1.global_variables())
             runner = graph_loop(mdn)
+            reset = tf1.variables_initializer(
+                [v for v in tf1.global_variables() if v not in network]
+            )
         weights = [w for layer in mdn.layers for w in layer]
         # to put the best checkpoint back: one placeholder and assign op per weight
         saved = [tf1.placeholder(w.dtype.base_dtype, w.shape) for w in weights]
         restore = tf.group(*[w.assign(v) for w, v in zip(weights, saved)])
         sess = tf1.Session()
         sess.run(tf1.global_variables_initializer())
-    return _Member(mdn, runner, weights, saved, restore, sess)
+    return _Member(mdn, runner, weights, saved, restore, sess, reset)
 
 
 class _Trainers:
-    """The XLA engine's networks, one per thread of a fit: each member's weights are loaded
-    into a free one, trained there and copied back, so each thread compiles the engine
-    once per fit instead of once per member (about 0.8 s each). Members' results do not
-    depend on which trainer ran them: each start resets the engine's Adam state and noise
-    seed, and every trainer runs the same compiled program."""
+    """The networks that train a fit's members, one per thread: each member's initial
+    weights are loaded into a free one, trained there and copied back to the member's own
+    graph. So each thread builds the training loop once per fit instead of once per member
+    (graph_loop about 0.15 s, the XLA engine a compilation of 0.8 s or more). A member's
+    result does not depend on which trainer ran it: each start puts the runner's state
+    (Adam's moments and beta powers; the XLA engine's epoch count and noise seed) back to
+    new, and every trainer runs the same ops."""
 
     def __init__(self, recipe, input_dim, output_dim, count, epochs_per_run):
         self._free = queue.SimpleQueue()
         self._all = []
         for _ in range(count):
-            trainer = _build_member(recipe, input_dim, output_dim, 0, "xla", epochs_per_run)
+            trainer = _build_member(recipe, input_dim, output_dim, 0, recipe.engine, epochs_per_run)
             self._all.append(trainer)
             self._free.put(trainer)
 
     @contextmanager
     def start(self, member, seed):
-        """A trainer holding ``member``'s weights, its engine reset to ``seed``; returned
-        to the pool when the block ends."""
+        """A trainer holding ``member``'s weights, its runner reset (the XLA engine's noise
+        to ``seed``); returned to the pool when the block ends."""
         trainer = self._free.get()
         try:
             trainer.sess.run(trainer.restore, _feed(trainer, member.sess.run(member.weights)))
-            trainer.runner.reset(trainer.sess, seed)
+            if trainer.reset is not None:
+                trainer.sess.run(trainer.reset)
+            else:
+                trainer.runner.reset(trainer.sess, seed)
             yield trainer
         finally:
             self._free.put(trainer)
@@ -432,31 +444,22 @@ class TrainingDiverged(FloatingPointError):
 
 
 def _train_member(
-    recipe,
-    x_tr,
-    y_tr,
-    x_va,
-    y_va,
-    seed,
-    monitor,
-    nll_shift=0.0,
-    bar=None,
-    name="member",
-    trainers=None,
+    trainers, epochs_per_run, recipe, x_tr, y_tr, x_va, y_va, seed, monitor, nll_shift, bar, name
 ):
-    member = _build_member(
-        recipe, x_tr.shape[1], y_tr.shape[1], seed, "graph" if trainers is None else None
-    )
+    """Train one member of a fit, on a free trainer of ``trainers`` (or, when that is None,
+    in its own graph with a runner of ``epochs_per_run`` epochs per call); returns ((its
+    session, its MDN) with the weights to keep, losses, validation and monitor histories,
+    best epoch)."""
+    widths = x_tr.shape[1], y_tr.shape[1]
+    args = recipe, x_tr, y_tr, x_va, y_va, seed, monitor, nll_shift, bar, name
     try:
-        if trainers is None:
-            result = _train(
-                member, recipe, x_tr, y_tr, x_va, y_va, seed, monitor, nll_shift, bar, name
-            )
+        if trainers is None:  # one network: it trains in its own graph
+            member = _build_member(recipe, *widths, seed, recipe.engine, epochs_per_run)
+            result = _train(member, *args)
         else:
+            member = _build_member(recipe, *widths, seed, None)
             with trainers.start(member, seed) as trainer:
-                result = _train(
-                    trainer, recipe, x_tr, y_tr, x_va, y_va, seed, monitor, nll_shift, bar, name
-                )
+                result = _train(trainer, *args)
     except TrainingDiverged:
         member.sess.close()
         raise
@@ -672,12 +675,11 @@ def fit_mdn(x_data, y_data, recipe="default", seed=None, monitor=None, progress=
     # members are independent graphs and sessions; TensorFlow releases the GIL while a
     # session runs, so one Python thread per core trains members side by side
     threads = min(len(jobs), os.cpu_count() or 1)
-    trainers = None
-    if recipe.engine == "xla":
-        quiet = monitor is None and recipe.validation_fraction == 0
-        epochs_per_run = min(recipe.epochs, QUIET_EPOCHS if quiet else recipe.check_every)
-        width = (x_data.shape[1], y_data.shape[1])
-        trainers = _Trainers(recipe, *width, threads, epochs_per_run)
+    quiet = monitor is None and recipe.validation_fraction == 0
+    epochs_per_run = min(recipe.epochs, QUIET_EPOCHS if quiet else recipe.check_every)
+    width = (x_data.shape[1], y_data.shape[1])
+    # an ensemble's members train on one network per thread; a single network in its own
+    trainers = None if len(jobs) == 1 else _Trainers(recipe, *width, threads, epochs_per_run)
     with ThreadPoolExecutor(threads) as pool, closing(trainers) if trainers else nullcontext():
         with tqdm(
             total=recipe.epochs * recipe.ensemble,
@@ -687,7 +689,7 @@ def fit_mdn(x_data, y_data, recipe="default", seed=None, monitor=None, progress=
         ) as bar:
             results = list(
                 pool.map(
-                    lambda job, name: _train_member(*job, bar=bar, name=name, trainers=trainers),
+                    lambda job, name: _train_member(trainers, epochs_per_run, *job, bar, name),
                     jobs,
                     names,
                 )

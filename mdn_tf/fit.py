@@ -352,7 +352,7 @@ class _Member:
     saved: list
     restore: object
     sess: object
-    reset: object = None  # the runner's own state back to new (graph_loop's Adam)
+    reset: object = None  # reset(sess, seed): the runner's own state back to new
 
 
 def _build_member(recipe, input_dim, output_dim, seed, runner, epochs_per_run=None):
@@ -373,6 +373,7 @@ def _build_member(recipe, input_dim, output_dim, seed, runner, epochs_per_run=No
             input_dim=input_dim,
             output_dim=output_dim,
         )
+        reset = None
         if runner == "xla":
             runner = Engine(
                 mdn,
@@ -381,13 +382,17 @@ def _build_member(recipe, input_dim, output_dim, seed, runner, epochs_per_run=No
                 target_noise=recipe.target_noise,
                 seed=seed,
             )
-        reset = None
+            reset = runner.reset
         if runner == "graph":
             network = set(tf1.global_variables())
             runner = graph_loop(mdn)
-            reset = tf1.variables_initializer(
+            adam = tf1.variables_initializer(
                 [v for v in tf1.global_variables() if v not in network]
             )
+
+            def reset(sess, seed):  # graph_loop's Adam; its noise comes from the feed
+                sess.run(adam)
+
         weights = [w for layer in mdn.layers for w in layer]
         # to put the best checkpoint back: one placeholder and assign op per weight
         saved = [tf1.placeholder(w.dtype.base_dtype, w.shape) for w in weights]
@@ -421,10 +426,7 @@ class _Trainers:
         trainer = self._free.get()
         try:
             trainer.sess.run(trainer.restore, _feed(trainer, member.sess.run(member.weights)))
-            if trainer.reset is not None:
-                trainer.sess.run(trainer.reset)
-            else:
-                trainer.runner.reset(trainer.sess, seed)
+            trainer.reset(trainer.sess, seed)
             yield trainer
         finally:
             self._free.put(trainer)

@@ -245,3 +245,7 @@ def test_engine_rejects_bad_arguments(graph):
         engine.train(None, np.zeros((5, 2)), np.zeros((5, 1)), 3)
     with pytest.raises(ValueError, match="epochs"):
         engine.train(None, np.zeros((5, 1)), np.zeros((5, 1)), 0)
+    with pytest.raises(ValueError, match="seed"):
+        engine.reset(None, -1)
+    with pytest.raises(TypeError, match="seed"):
+        engine.reset(None, None)

@@ -4,7 +4,7 @@ Importing mdn_tf loads TensorFlow with its start-up log lines silenced; import i
 ``tensorflow`` in a notebook to keep the outputs clean.
 """
 
-from mdn_tf import engine, problems
+from mdn_tf import engine, problems, stacked
 from mdn_tf._tf import GraphModeError
 from mdn_tf.baseline import KNNGaussian, fit_knn_gaussian
 from mdn_tf.data import (
@@ -18,7 +18,7 @@ from mdn_tf.data import (
     swap_axes,
 )
 from mdn_tf.engine import Engine, graph_loop
-from mdn_tf.fit import RECIPES, FittedMDN, Recipe, TrainingDiverged, default_recipe, fit_mdn
+from mdn_tf.fit import TrainingDiverged, fit_mdn
 from mdn_tf.graph import MDN, MLP, build_mdn, build_mlp, dense, mixture_nll, mixture_nll_stable
 from mdn_tf.mixture import (
     held_out_nll,
@@ -30,7 +30,8 @@ from mdn_tf.mixture import (
     mixture_quantile,
     sample_from_mixture,
 )
-from mdn_tf.saving import load_mdn
+from mdn_tf.model import FittedMDN, load_mdn
+from mdn_tf.recipes import RECIPES, Recipe, default_recipe
 from mdn_tf.truth import bayes_optimal_nll, inverse_branches, inverse_density, inverse_mean
 
 __version__ = "0.1.0"
@@ -39,6 +40,7 @@ __all__ = [
     "MDN",
     "Engine",
     "engine",
+    "stacked",
     "problems",
     "graph_loop",
     "arm_forward",

@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +45,9 @@ from mdn_tf import _checks
 from mdn_tf._tf import tf, tf1
 from mdn_tf.data import make_sine_data, swap_axes
 from mdn_tf.engine import Engine, graph_loop
-from mdn_tf.fit import Recipe, fit_mdn
+from mdn_tf.fit import fit_mdn
 from mdn_tf.graph import build_mdn, mixture_nll
+from mdn_tf.recipes import RECIPES, Recipe
 
 N_POINTS, EPOCHS, K = 1000, 2500, 12
 STEPS_PER_RUN = 10  # the graph loop's chunk in fit_mdn: Recipe.check_every
@@ -207,7 +209,7 @@ def ensemble_member_seconds(members=8):
     (2500 epochs each on the same 1000 points, members on all cores), for each engine."""
     x_data, y_data = _data()
     seconds = {}
-    for engine in ("graph", "xla"):
+    for engine in ("graph", "stacked"):
         fitted = fit_mdn(x_data, y_data, recipe=Recipe(ensemble=members, engine=engine), seed=0)
         fitted.close()
         seconds[engine] = round(fitted.train_s / members, 3)
@@ -421,6 +423,83 @@ def settings_sweep(runs=3):
     return result
 
 
+FIT_RECIPES = ("default", "tuned")
+FIT_SETTINGS = {"nothing set": None, "TF_NUM_INTRAOP_THREADS=1": "1"}
+
+
+def fit_seconds(recipe, steady=3, engine=None):
+    """In this process (a fresh one, see ``fit_section``): ``fit_mdn`` with the named recipe
+    on the article's 1000 inverse-sine points, seed 0, 1 + ``steady`` times, each timed
+    whole (data checks, training, calibration). The first includes building and compiling;
+    the later ones, the same shapes again, reuse the compiled code.
+
+    Returns {"first_s", "steady_s" (list), "member_epochs", "train_points"}: member-epochs
+    count every epoch each member ran, to its last check."""
+    tf1.disable_eager_execution()
+    x_data, y_data = _data()
+    recipe_ = RECIPES[recipe] if engine is None else replace(RECIPES[recipe], engine=engine)
+    seconds = []
+    for _ in range(1 + steady):
+        start = time.perf_counter()
+        fitted = fit_mdn(x_data, y_data, recipe=recipe_, seed=0)
+        seconds.append(time.perf_counter() - start)
+    member_epochs = sum(int(v[-1][0]) if len(v) else recipe_.epochs for v in fitted.val_history)
+    n_val = round(recipe_.validation_fraction * len(x_data))
+    return {
+        "first_s": seconds[0],
+        "steady_s": seconds[1:],
+        "member_epochs": member_epochs,
+        "train_points": len(x_data) - n_val,
+    }
+
+
+def _fit_env(threads):
+    """A child's environment: the BLAS pins unset, and TensorFlow's thread and oneDNN
+    settings unset (its defaults) unless ``threads`` names the intra-op threads."""
+    env = {k: v for k, v in floor_env().items()}
+    env.pop("TF_NUM_INTRAOP_THREADS", None)
+    env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+    if threads is not None:
+        env["TF_NUM_INTRAOP_THREADS"] = threads
+    return env
+
+
+def fit_section(rate, steady=3):
+    """``fit_mdn`` as users run it, the default and tuned recipes on 1000 sine points, each
+    recipe and setting in a fresh process: the first fit (compilation included) and the
+    median of ``steady`` more, against the floor of the member-epochs they ran (matmul
+    FLOPs on the training points at ``rate``); beside them the per-member graph loop
+    (``Recipe(engine="graph")``, no compilation: the median of all its fits)."""
+    result = {}
+    for recipe in FIT_RECIPES:
+        rows = {}
+        for name, threads in FIT_SETTINGS.items():
+            got = _in_subprocess(f"b.fit_seconds({recipe!r}, {steady})", _fit_env(threads))
+            floor = got["member_epochs"] * flops_per_epoch(got["train_points"]) / rate
+            median = statistics.median(got["steady_s"])
+            rows[name] = {
+                "member_epochs": got["member_epochs"],
+                "floor_s": round(floor, 3),
+                "first_s": round(got["first_s"], 3),
+                "first_ratio_to_floor": round(got["first_s"] / floor, 2),
+                "steady_s": round(median, 3),
+                "steady_s_runs": [round(t, 3) for t in got["steady_s"]],
+                "ratio_to_floor": round(median / floor, 2),
+            }
+        expression = f"b.fit_seconds({recipe!r}, {steady - 1}, engine='graph')"
+        graph = _in_subprocess(expression, _fit_env(None))
+        graph_s = statistics.median([graph["first_s"], *graph["steady_s"]])
+        floor = graph["member_epochs"] * flops_per_epoch(graph["train_points"]) / rate
+        rows["graph engine, nothing set"] = {
+            "member_epochs": graph["member_epochs"],
+            "s": round(graph_s, 3),
+            "ratio_to_floor": round(graph_s / floor, 2),
+        }
+        rows["graph_over_stacked"] = round(graph_s / rows["nothing set"]["steady_s"], 2)
+        result[recipe] = rows
+    return result
+
+
 def notebook_times():
     """Seconds ``tools/run_notebooks.py`` takes per notebook, run on copies (nothing stored)."""
     import re
@@ -461,7 +540,7 @@ def _say(step, total, what):
 
 def run(runs=5, quick=False):
     """Measure everything; returns the dict that ``--json`` prints."""
-    total = 8 + len(PEERS) + (0 if quick else 3)
+    total = 9 + len(PEERS) + (0 if quick else 3)
     _say(1, total, "numpy sgemm rate (the floor), in child processes without the BLAS pins")
     rate, floor_info = floor_rate()
     as_set = sgemm_in_child(dict(os.environ))  # with whatever pins this environment has
@@ -512,9 +591,17 @@ def run(runs=5, quick=False):
         "peers": {},
         "peer_notes": {},
     }
-    _say(8, total, "seconds per epoch against n, full batch and minibatches of 1000")
+    _say(8, total, "fit_mdn: default and tuned, first and steady fits, two thread settings")
+    result["fit"] = fit_section(rate)
+    result["fit_ratio_to_floor"] = {
+        r: result["fit"][r]["nothing set"]["ratio_to_floor"] for r in FIT_RECIPES
+    }
+    result["fit_first_ratio_to_floor"] = {
+        r: result["fit"][r]["nothing set"]["first_ratio_to_floor"] for r in FIT_RECIPES
+    }
+    _say(9, total, "seconds per epoch against n, full batch and minibatches of 1000")
     result["epoch_s_by_n"] = epoch_seconds_by_n()
-    for step, (key, (module, name)) in enumerate(PEERS.items(), start=9):
+    for step, (key, (module, name)) in enumerate(PEERS.items(), start=10):
         _say(step, total, f"peer: {key}")
         result["peers"][key], note = _peer(module, name)
         if note:

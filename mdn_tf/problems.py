@@ -32,7 +32,8 @@ from mdn_tf.data import (
     sine_curve,
     swap_axes,
 )
-from mdn_tf.fit import RECIPES, TrainingDiverged, fit_mdn
+from mdn_tf.fit import TrainingDiverged, fit_mdn
+from mdn_tf.recipes import RECIPES
 from mdn_tf.truth import marginal_density
 
 N_TEST = 20_000

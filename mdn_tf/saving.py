@@ -1,4 +1,5 @@
-"""Save a fitted MDN to a folder and load it back, without pickle.
+"""The folder format of a saved model, without pickle: write it atomically, read it back
+checked. ``FittedMDN.save`` and ``mdn_tf.load_mdn`` (``mdn_tf.model``) use it.
 
 A saved model is a folder of two files:
 
@@ -9,12 +10,14 @@ A saved model is a folder of two files:
 - ``weights.npz``: every member's kernels and biases, ``m<i>_l<j>_kernel`` and
   ``m<i>_l<j>_bias`` (loaded with ``allow_pickle=False``: loading runs no code).
 
-``save`` writes into a temporary folder beside the target and renames it into place, so an
-interrupted save leaves nothing under the name. ``load_mdn`` checks each file and names the
-one that is missing, truncated, edited or of another format version.
+Format version 1 is what every mdn_tf release has written; a folder of another version is
+refused with an error naming both versions.
+
+``write`` puts the files in a temporary folder beside the target and renames it into
+place, so an interrupted save leaves nothing under the name. ``read`` checks each file and
+names the one that is missing, truncated, edited or of another format version.
 """
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -24,11 +27,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-
-from mdn_tf import _checks
-from mdn_tf._tf import tf, tf1
-from mdn_tf.fit import FittedMDN, Recipe
-from mdn_tf.graph import build_mdn
 
 FORMAT = "mdn_tf.FittedMDN"
 FORMAT_VERSION = 1
@@ -61,45 +59,30 @@ def _model_digest(model):
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
-def save(fitted, path, overwrite=False):
-    """Write ``fitted`` (a FittedMDN) to the folder ``path``; returns the path.
+def check_path(path):
+    """``path`` as a Path, or TypeError."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or path, got {path!r}")
+    return Path(path)
+
+
+def write(path, model, arrays, overwrite=False):
+    """Write ``model`` (model.json's fields, without format and checksums) and ``arrays``
+    (weights.npz's) to the folder ``path``; returns the path.
 
     Raises FileExistsError if ``path`` exists, unless ``overwrite`` (then the old folder is
     replaced only once the new one is complete).
     """
     from mdn_tf import __version__
 
-    if not isinstance(fitted, FittedMDN):
-        raise TypeError(f"fitted must be a FittedMDN, got {type(fitted).__name__}")
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or path, got {path!r}")
-    path = Path(path)
+    path = check_path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists: choose another path or pass overwrite=True")
-    settings = dict(fitted._members[0][1].settings)
-    if not isinstance(settings["activation"], str):
-        raise TypeError(
-            f"a model with a callable activation ({settings['activation']!r}) cannot be "
-            "saved as JSON: train it with activation 'relu' or 'tanh'"
-        )
-    arrays = {}
-    for i, (sess, mdn) in enumerate(fitted._members):
-        for j, (kernel, bias) in enumerate(mdn.layers):
-            arrays[f"m{i}_l{j}_kernel"], arrays[f"m{i}_l{j}_bias"] = sess.run([kernel, bias])
-    scaling = None if fitted._scaling is None else [np.asarray(a).tolist() for a in fitted._scaling]
     model = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "mdn_tf_version": __version__,
-        "recipe": dataclasses.asdict(fitted.recipe),
-        "settings": {k: settings[k] for k in SETTINGS},
-        "members": len(fitted._members),
-        "layers": len(fitted._members[0][1].layers),
-        "scaling": scaling,
-        "sigma_scale": float(fitted.sigma_scale),
-        "loss_history": np.asarray(fitted.loss_history, dtype=float).tolist(),
-        "best_epochs": [int(e) for e in fitted.best_epochs],
-        "train_s": float(fitted.train_s),
+        **model,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".saving", dir=path.parent))
@@ -159,59 +142,10 @@ def _read_weights(path, model):
         raise ValueError(f"{file}: not a readable weights file ({err})") from None
 
 
-def load_mdn(path):
-    """The FittedMDN saved in the folder ``path``: the same ``predict`` as the one saved.
-
-    Each member gets a graph and session of its own, as ``fit_mdn`` gives them; close them
-    with ``close()`` or a ``with`` block. Validation and monitor histories are not saved.
-    """
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or path, got {path!r}")
-    path = Path(path)
+def read(path):
+    """(model.json's fields, weights.npz's arrays) of the folder ``path``, both checked."""
+    path = check_path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such folder (a saved model is a folder)")
     model = _read_model(path)
-    arrays = _read_weights(path, model)
-    file = path / MODEL_FILE
-    try:
-        recipe = dict(model["recipe"])
-        recipe["hidden_units"] = tuple(recipe["hidden_units"])
-        recipe = Recipe(**recipe)
-        settings = dict(model["settings"])
-        settings["hidden_units"] = tuple(settings["hidden_units"])
-        members = _checks.positive_int("members", model["members"])
-        layers = _checks.positive_int("layers", model["layers"])
-    except (TypeError, ValueError, KeyError) as err:
-        raise ValueError(f"{file}: {err}") from None
-    built = []
-    for i in range(members):
-        graph = tf.Graph()
-        with graph.as_default():
-            mdn = build_mdn(**settings)
-            sess = tf1.Session(graph=graph)
-            sess.run(tf1.global_variables_initializer())
-            if len(mdn.layers) != layers:
-                raise ValueError(
-                    f"{file}: {layers} layers, but its settings build {len(mdn.layers)}"
-                )
-            for j, (kernel, bias) in enumerate(mdn.layers):
-                for variable, name in ((kernel, f"m{i}_l{j}_kernel"), (bias, f"m{i}_l{j}_bias")):
-                    value = arrays.get(name)
-                    if value is None or list(value.shape) != variable.shape.as_list():
-                        raise ValueError(
-                            f"{path / WEIGHTS_FILE}: {name} is missing or has the wrong shape"
-                        )
-                    variable.load(value, sess)
-        built.append((sess, mdn))
-    scaling = model["scaling"]
-    return FittedMDN(
-        recipe=recipe,
-        _members=built,
-        loss_history=np.asarray(model.get("loss_history", []), dtype=float),
-        val_history=[],
-        monitor_history=np.zeros((0, 2)),
-        best_epochs=list(model.get("best_epochs", [])),
-        sigma_scale=float(model["sigma_scale"]),
-        train_s=float(model.get("train_s", 0.0)),
-        _scaling=None if scaling is None else tuple(np.asarray(a) for a in scaling),
-    )
+    return model, _read_weights(path, model)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from scipy import stats
+from tf_reference import member_graph
 
 import mdn_tf
 
@@ -137,9 +138,10 @@ def test_fit_mdn_on_two_dimensional_data_lowers_the_loss_and_maps_back(rng):
     assert fitted.loss_history[-1] < fitted.loss_history[0] - 0.5
     p, mu, sigma = fitted.predict(x[:4])
     assert p.shape == (4, 3) and mu.shape == sigma.shape == (4, 3, 2)
-    sess, mdn = fitted._members[0]
+    sess, mdn = member_graph(fitted)
     x_std = ((x[:4] - x.mean(0)) / x.std(0)).astype(np.float32)
     raw_mu, raw_sigma = sess.run([mdn.mu_out, mdn.sigma_out], {mdn.x: x_std})
+    sess.close()
     np.testing.assert_allclose(mu, raw_mu * y.std(0) + y.mean(0), rtol=1e-5)
     np.testing.assert_allclose(sigma, raw_sigma * y.std(0), rtol=1e-5)
     with pytest.raises(ValueError, match=r"x must have shape \(n, 3\)"):

@@ -1,0 +1,253 @@
+"""A fitted MDN: its weights and scaling as arrays, the questions it answers, save and load.
+
+``FittedMDN`` holds no TensorFlow state: ``predict`` is the network's forward pass in numpy
+(float64, every member at once), so a fitted or loaded model needs no graph or session,
+and ``close()`` has nothing to release (it is kept, with the ``with`` block, for code
+written against earlier releases, whose models held one session per member).
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mdn_tf import _checks, saving
+from mdn_tf.mixture import (
+    held_out_nll,
+    mixture_cdf,
+    mixture_log_likelihood,
+    mixture_mode,
+    mixture_moments,
+    mixture_quantile,
+    sample_from_mixture,
+)
+from mdn_tf.recipes import Recipe
+
+PREDICT_ROWS = 4096  # rows per block of predict's forward pass (bounds its memory)
+
+
+def _activate(activation, h):
+    """The hidden layers' activation on a float64 array: "relu", "tanh", None, or a
+    TensorFlow callable (run once in a graph of its own)."""
+    if activation == "relu":
+        return np.maximum(h, 0.0)
+    if activation == "tanh":
+        return np.tanh(h)
+    if activation is None:
+        return h
+    from mdn_tf._tf import tf, tf1  # a callable activation: evaluate it with TensorFlow
+
+    with tf.Graph().as_default() as graph, tf1.Session(graph=graph) as sess:
+        return sess.run(activation(tf.constant(h)))
+
+
+def member_mixtures(weights, settings, x):
+    """Each member's mixture at x (n, input_dim), in its training units, as float64:
+    (p (M, n, K), mu (M, n, K, D), sigma (M, n, K, D)) for M members whose weights are
+    ``weights[m] = [kernel, bias, kernel, ...]``.
+
+    The forward pass of ``build_mdn``'s network, h = act(h W + b) per hidden layer, then
+    the head split in the article's order: p = softmax(logits), mu, sigma = exp(log sigma),
+    the exp in float64 (no sigma rounds to 0 far from the data).
+    """
+    k, d = settings["mixture_size"], settings["output_dim"]
+    layers = len(weights[0]) // 2
+    stacked = [np.stack([w[i] for w in weights]).astype(np.float64) for i in range(2 * layers)]
+    h = np.broadcast_to(np.asarray(x, np.float64), (len(weights), *np.shape(x)))
+    for i in range(layers):
+        h = np.matmul(h, stacked[2 * i]) + stacked[2 * i + 1][:, None, :]
+        if i < layers - 1:
+            h = _activate(settings["activation"], h)
+    logits = h[..., :k]
+    p = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    shape = (*h.shape[:2], k, d)
+    mu = h[..., k : k + k * d].reshape(shape)
+    sigma = np.exp(h[..., k + k * d :].reshape(shape))
+    return p, mu, sigma
+
+
+@dataclass
+class FittedMDN:
+    """A trained MDN (or ensemble of MDNs) and how its training went.
+
+    ``predict(x)`` gives the mixture for inputs x (n, input_dim) as numpy
+    (p_val, mu_val, sigma_val): weights (n, K * ensemble), means and sigmas (n, K * ensemble)
+    for one output dimension or (n, K * ensemble, D). ``loss_history`` is the training loss
+    per epoch (mean over members, over the epochs all members ran); ``val_history`` the
+    members' validation NLL per check; ``monitor_history`` (epoch, exact NLL) pairs on the
+    ``monitor`` data; ``best_epochs`` the epoch each member's weights come from;
+    ``sigma_scale`` the factor ``predict`` applies to every sigma (1 unless the recipe
+    calibrates); ``train_s`` seconds. Validation and monitor NLLs are in the data's units,
+    also when the recipe standardizes.
+    """
+
+    recipe: Recipe
+    weights: list = field(repr=False)  # per member: [kernel, bias, ...] float32 arrays
+    settings: dict = field(repr=False)  # build_mdn's arguments for the network
+    loss_history: np.ndarray = field(repr=False)
+    val_history: list = field(repr=False)
+    monitor_history: np.ndarray = field(repr=False)
+    best_epochs: list = field(default_factory=list)
+    sigma_scale: float = 1.0
+    train_s: float = 0.0
+    _scaling: tuple = field(default=None, repr=False)  # (x_shift, x_scale, y_shift, y_scale)
+
+    def close(self):
+        """Nothing to release (the model is arrays); kept so that earlier code runs."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def save(self, path, overwrite=False):
+        """Write the model to the folder ``path`` (JSON and .npz, no pickle; see
+        ``mdn_tf.saving``); ``mdn_tf.load_mdn(path)`` reads it back. Returns the path."""
+        path = saving.check_path(path)
+        if not isinstance(self.settings["activation"], (str, type(None))):
+            raise TypeError(
+                f"a model with a callable activation ({self.settings['activation']!r}) cannot "
+                "be saved as JSON: train it with activation 'relu' or 'tanh'"
+            )
+        arrays = {}
+        for i, member in enumerate(self.weights):
+            for j in range(len(member) // 2):
+                arrays[f"m{i}_l{j}_kernel"] = np.asarray(member[2 * j], np.float32)
+                arrays[f"m{i}_l{j}_bias"] = np.asarray(member[2 * j + 1], np.float32)
+        scaling = None if self._scaling is None else [np.asarray(a).tolist() for a in self._scaling]
+        settings = {k: self.settings[k] for k in saving.SETTINGS}
+        settings["hidden_units"] = list(settings["hidden_units"])
+        model = {
+            "recipe": dataclasses.asdict(self.recipe),
+            "settings": settings,
+            "members": len(self.weights),
+            "layers": len(self.weights[0]) // 2,
+            "scaling": scaling,
+            "sigma_scale": float(self.sigma_scale),
+            "loss_history": np.asarray(self.loss_history, dtype=float).tolist(),
+            "best_epochs": [int(e) for e in self.best_epochs],
+            "train_s": float(self.train_s),
+        }
+        return saving.write(path, model, arrays, overwrite=overwrite)
+
+    # questions about p(y | x), with x and y in the data's units (shapes as the numpy
+    # functions of mdn_tf.mixture take them)
+
+    def log_prob(self, x, y):
+        """log p(y | x) per row: x (n, input_dim), y (n, D) -> (n,)."""
+        return mixture_log_likelihood(*self.predict(x), y)
+
+    def nll(self, x, y):
+        """Mean negative log-likelihood of y given x: -mean(log_prob(x, y)), a float."""
+        return held_out_nll(*self.predict(x), y)
+
+    def sample(self, x, samples_per_x=1, temperature=1.0, sigma_temperature=1.0, rng=None):
+        """Draws from p(y | x): (n, samples_per_x) for D = 1, (n, samples_per_x, D) else;
+        the temperatures as ``sample_from_mixture``'s."""
+        return sample_from_mixture(
+            *self.predict(x),
+            samples_per_x=samples_per_x,
+            rng=rng,
+            temperature=temperature,
+            sigma_temperature=sigma_temperature,
+        )
+
+    def mode(self, x):
+        """The most probable y at each x (``mixture_mode``): (n, D)."""
+        return mixture_mode(*self.predict(x))
+
+    def mean(self, x):
+        """E[y | x], the mixture's own mean: (n, D)."""
+        return mixture_moments(*self.predict(x))[0]
+
+    def std(self, x):
+        """The standard deviation of y given x, per output dimension: (n, D)."""
+        return mixture_moments(*self.predict(x))[1]
+
+    def cdf(self, x, y):
+        """P(Y <= y | x) for one output dimension: (n,)."""
+        return mixture_cdf(*self.predict(x), y)
+
+    def quantile(self, x, q):
+        """The q-quantiles of y given x for one output dimension: (n, len(q))."""
+        return mixture_quantile(*self.predict(x), q)
+
+    def predict(self, x):
+        """Mixture parameters at inputs x (n, input_dim), or (n,) for one input: float64
+        arrays p (n, K * members), mu and sigma (n, K * members) for D = 1 or
+        (n, K * members, D); members' components side by side, each weight divided by
+        the number of members.
+
+        One forward pass of every member in numpy (``member_mixtures``), in float64 from
+        the float32 weights; sigma is exp(log_sigma) in float64: far from the data a float32
+        ``exp`` can round a sigma to 0, a density no question could be asked of."""
+        x = _checks.matrix("x", x, width=self.settings["input_dim"])
+        if self._scaling is not None:
+            x = (x - self._scaling[0]) / self._scaling[1]
+        parts = [
+            member_mixtures(self.weights, self.settings, x[i : i + PREDICT_ROWS])
+            for i in range(0, max(len(x), 1), PREDICT_ROWS)
+        ]
+        p, mu, sigma = (np.concatenate(a, axis=1) for a in zip(*parts))  # (M, n, K, ...)
+        m, n, k, d = mu.shape
+        p_val = p.transpose(1, 0, 2).reshape(n, m * k) / m
+        mu_val = mu.transpose(1, 0, 2, 3).reshape(n, m * k, d)
+        sigma_val = sigma.transpose(1, 0, 2, 3).reshape(n, m * k, d) * self.sigma_scale
+        if self._scaling is not None:  # back to the data's units
+            y_shift, y_scale = self._scaling[2:]
+            mu_val, sigma_val = mu_val * y_scale + y_shift, sigma_val * y_scale
+        if d == 1:
+            return p_val, mu_val[:, :, 0], sigma_val[:, :, 0]
+        return p_val, mu_val, sigma_val
+
+
+def load_mdn(path):
+    """The FittedMDN saved in the folder ``path``: the same ``predict`` as the one saved.
+
+    Builds no graph: the model is its arrays. Validation and monitor histories are not
+    saved. Folders written by any earlier release (format version 1) load.
+    """
+    path = saving.check_path(path)
+    model, arrays = saving.read(path)
+    file = path / saving.MODEL_FILE
+    try:
+        recipe = dict(model["recipe"])
+        recipe["hidden_units"] = tuple(recipe["hidden_units"])
+        recipe = Recipe(**recipe)
+        settings = dict(model["settings"])
+        settings["hidden_units"] = tuple(settings["hidden_units"])
+        members = _checks.positive_int("members", model["members"])
+        layers = _checks.positive_int("layers", model["layers"])
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(f"{file}: {err}") from None
+    k, d = settings["mixture_size"], settings["output_dim"]
+    widths = (settings["input_dim"], *settings["hidden_units"], k * (1 + 2 * d))
+    if len(widths) - 1 != layers:
+        raise ValueError(f"{file}: {layers} layers, but its settings build {len(widths) - 1}")
+    weights = []
+    for i in range(members):
+        member = []
+        for j, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+            for name, shape in ((f"m{i}_l{j}_kernel", (a, b)), (f"m{i}_l{j}_bias", (b,))):
+                value = arrays.get(name)
+                if value is None or value.shape != shape:
+                    raise ValueError(
+                        f"{path / saving.WEIGHTS_FILE}: {name} is missing or has the wrong shape"
+                    )
+                member.append(value.astype(np.float32))
+        weights.append(member)
+    scaling = model["scaling"]
+    return FittedMDN(
+        recipe=recipe,
+        weights=weights,
+        settings=settings,
+        loss_history=np.asarray(model.get("loss_history", []), dtype=float),
+        val_history=[],
+        monitor_history=np.zeros((0, 2)),
+        best_epochs=list(model.get("best_epochs", [])),
+        sigma_scale=float(model["sigma_scale"]),
+        train_s=float(model.get("train_s", 0.0)),
+        _scaling=None if scaling is None else tuple(np.asarray(a) for a in scaling),
+    )

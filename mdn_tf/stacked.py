@@ -1,0 +1,537 @@
+"""Every member of an ensemble in one compiled program: weights stacked on a member axis.
+
+``fit_mdn`` trains its members here (``Recipe(engine="stacked")``, every named recipe but
+the article's ``"seed"``). Member m of M keeps its own weights, Adam moments and beta
+powers, training and validation rows, noise stream, minibatch shuffle, best weights and
+patience count, all as slices of arrays with a leading member axis:
+
+    kernels (M, in, out), biases (M, out), batches (M, steps, B, input_dim) and (M, steps, B, D)
+
+The objective is the sum over members of each member's mean loss and weight decay, so its
+gradient with respect to member m's slice is member m's own gradient; Adam is elementwise.
+One step of the program is therefore M independent steps of ``build_mdn``'s
+``train_step``, up to float rounding (``tests/test_stacked.py`` checks it against
+``Engine`` and ``graph_loop``). Each layer is one batched matmul over the members,
+feature-major as in ``mdn_tf.engine``, XLA-compiled (``tf.function(jit_compile=True)``).
+
+One call of the program runs up to ``periods`` periods of ``check_every`` epochs. After
+each period it scores every member's exact NLL on its validation rows, keeps the weights
+of a member's best check, counts its checks without gain, and stops it after
+``patience`` such checks; a call returns as soon as a member stops. A stopped member's
+slot idles (its results are never read) until half the slots idle; then the arrays shrink
+to the members still running (``_train_group``), so idle work stays under half and a fit
+compiles one program per size it meets (1 + log2 of its group size at most). The
+minibatches and noise come from numpy, member by member, exactly as the graph loop's
+(``BatchStream``): a seed gives the same batches whatever the grouping.
+
+With two or more intra-op threads the members are split into two groups that run side by
+side, one Python thread each, in one shared session: two programs running in parallel use
+two cores better than one program whose small matmuls are split (see docs/performance.md).
+The session is kept for the process, keyed by the network's settings, and XLA keeps one
+compiled program per shape in it, so a second fit of the same shapes compiles nothing:
+the first fit in a process pays about two seconds per program size.
+"""
+
+import functools
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mdn_tf._tf import tf, tf1
+from mdn_tf.engine import ADAM_EPSILON, BETA1, BETA2
+from mdn_tf.graph import build_mdn, resolve_activation
+
+STEPS_PER_CALL = 200  # training steps one call of the program runs at most
+
+
+def forward(params, x, settings):
+    """The network on stacked inputs x (M, N, input_dim) with stacked weights ``params``
+    (kernel (M, in, out), bias (M, out), ...): logits (M, N, K), means and log-sigmas
+    (M, N, K, D)."""
+    activation = resolve_activation(settings["activation"])
+    h = tf.transpose(x, (0, 2, 1))  # (M, input_dim, N): feature-major
+    layers = len(params) // 2
+    for i in range(layers):
+        kernel, bias = params[2 * i], params[2 * i + 1]
+        h = tf.matmul(kernel, h, transpose_a=True) + bias[:, :, None]
+        if i < layers - 1 and activation is not None:
+            h = activation(h)
+    k, d = settings["mixture_size"], settings["output_dim"]
+    out = tf.transpose(h, (0, 2, 1))  # (M, N, K + 2 K D)
+    shape = tf.concat([tf.shape(out)[:2], [k, d]], 0)
+    logits = out[:, :, :k]
+    mu = tf.reshape(out[:, :, k : k + k * d], shape)
+    log_sigma = tf.reshape(out[:, :, k + k * d :], shape)
+    return logits, mu, log_sigma
+
+
+def row_nll(head, y, settings, exact=False):
+    """Each point's negative log-likelihood (M, N) under the stacked head, y (M, N, D):
+
+        stable or exact:  -logsumexp_k( log_softmax(logits)_k + log N(y; mu_k, diag sigma_k^2) )
+        clamped:          -log max( sum_k p_k prod_d N(y_d; mu_kd, max(sigma_kd, eps)), eps )
+
+    the clamped form being the article's loss (``mixture_nll``) when ``stable_loss`` is
+    False and ``exact`` is not asked for."""
+    logits, mu, log_sigma = head
+    y = y[:, :, None, :]  # (M, N, 1, D) against (M, N, K, D)
+    if exact or settings["stable_loss"]:
+        z = (y - mu) * tf.exp(-log_sigma)
+        log_normal = tf.reduce_sum(-0.5 * tf.square(z) - log_sigma, axis=3)
+        log_normal -= 0.5 * math.log(2 * math.pi) * settings["output_dim"]
+        log_p = tf.nn.log_softmax(logits, axis=2)
+        return -tf.reduce_logsumexp(log_p + log_normal, axis=2)
+    eps = settings["epsilon"]
+    sigma = tf.maximum(tf.exp(log_sigma), eps)
+    normal = tf.exp(-tf.square(y - mu) / (2 * tf.square(sigma))) / sigma / math.sqrt(2 * math.pi)
+    density = tf.reduce_sum(tf.reduce_prod(normal, axis=3) * tf.nn.softmax(logits, axis=2), 2)
+    return -tf.math.log(tf.maximum(density, eps))
+
+
+def _objective(params, x, y, settings):
+    """(each member's training loss (M,), the summed objective with each weight decay)."""
+    losses = tf.reduce_mean(row_nll(forward(params, x, settings), y, settings), axis=1)
+    objective = tf.reduce_sum(losses)
+    if settings["weight_decay"] > 0:
+        decay = tf.add_n([tf.reduce_sum(tf.square(k)) for k in params[::2]])
+        objective += settings["weight_decay"] * decay
+    return losses, objective
+
+
+def _per_member(values, like):
+    """(M,) values shaped to broadcast against ``like`` (M, ...)."""
+    return tf.reshape(values, [-1] + [1] * (like.shape.rank - 1))
+
+
+def _adam(params, grads, m, v, beta1_power, beta2_power, learning_rate):
+    """TF1's Adam (``mdn_tf.engine._adam``) on stacked tensors, beta powers (M,)."""
+    alpha = learning_rate * tf.sqrt(1 - beta2_power) / (1 - beta1_power)
+    m = [a + (g - a) * (1 - BETA1) for a, g in zip(m, grads)]
+    v = [a + (g * g - a) * (1 - BETA2) for a, g in zip(v, grads)]
+    params = [
+        w - a * _per_member(alpha, w) / (tf.sqrt(b) + ADAM_EPSILON) for w, a, b in zip(params, m, v)
+    ]
+    return params, m, v
+
+
+@functools.cache
+def _program(settings_items):
+    """The compiled call: one function per network configuration (see the docstring)."""
+    settings = dict(settings_items)
+    lr = settings["learning_rate"]
+
+    @tf.function(jit_compile=True, autograph=False)
+    def run(xs, ys, x_va, y_va, x_mon, y_mon, control, state):
+        """Train on the batches xs (M, T, B, input_dim), ys (M, T, B, D): ``periods``
+        periods of ``period_epochs`` epochs of ``steps`` steps, each period followed by a
+        validation check when ``check`` is 1 (and the NLL on the monitor rows (N, ...),
+        the same for every member); stop early once a member stops."""
+        periods, period_epochs, steps, patience, check = tf.unstack(control)
+        check = tf.cast(check, tf.bool)
+        max_epochs = tf.shape(xs)[1]  # steps >= 1, so at most T epochs
+
+        def epoch(e, t, log, params, m, v, b1, b2):
+            def step(j, t, total, params, m, v, b1, b2):
+                losses, objective = _objective(params, xs[:, t], ys[:, t], settings)
+                grads = tf.gradients(objective, params)
+                b1, b2 = b1 * BETA1, b2 * BETA2
+                params, m, v = _adam(params, grads, m, v, b1, b2, lr)
+                return j + 1, t + 1, total + losses, params, m, v, b1, b2
+
+            out = tf.while_loop(
+                lambda j, *_: j < steps,
+                step,
+                (0, t, tf.zeros_like(b1), params, m, v, b1, b2),
+            )
+            log = log.write(e, out[2] / tf.cast(steps, tf.float32))  # the epoch's mean loss
+            return (e + 1, out[1], log, *out[3:])
+
+        def nll(params, x, y):  # each member's exact mean NLL on its rows (M, N, ...)
+            return tf.reduce_mean(row_nll(forward(params, x, settings), y, settings, True), 1)
+
+        members = tf.shape(xs)[0]
+        x_mon_all = tf.broadcast_to(x_mon, tf.concat([[members], tf.shape(x_mon)], 0))
+        y_mon_all = tf.broadcast_to(y_mon, tf.concat([[members], tf.shape(y_mon)], 0))
+
+        def period(p, e, t, log, vals, mons, best, best_val, since, stopped, train):
+            out = tf.while_loop(
+                lambda e2, *_: e2 < e + period_epochs,
+                epoch,
+                (e, t, log, *train),
+                maximum_iterations=max_epochs,
+            )
+            e, t, log, train = out[0], out[1], out[2], out[3:]
+            params = train[0]
+            val = nll(params, x_va, y_va)
+            vals = vals.write(p, val)
+            mons = mons.write(p, nll(params, x_mon_all, y_mon_all))
+            gain = tf.logical_and(check, val < best_val)
+            best = [tf.where(_per_member(gain, w), w, b) for w, b in zip(params, best)]
+            best_val = tf.where(gain, val, best_val)
+            since = tf.where(gain, 0, since + tf.cast(check, tf.int32))
+            stopped = tf.logical_or(stopped, since >= patience)
+            return p + 1, e, t, log, vals, mons, best, best_val, since, stopped, train
+
+        params, m, v, b1, b2, best, best_val, since = state
+        stopped = tf.zeros_like(since, tf.bool)
+        log = tf.TensorArray(tf.float32, size=max_epochs, element_shape=best_val.shape)
+        vals = tf.TensorArray(tf.float32, size=max_epochs, element_shape=best_val.shape)
+        mons = tf.TensorArray(tf.float32, size=max_epochs, element_shape=best_val.shape)
+        loop = (0, 0, 0, log, vals, mons, best, best_val, since, stopped, (params, m, v, b1, b2))
+        out = tf.while_loop(
+            lambda p, *rest: tf.logical_and(p < periods, tf.logical_not(tf.reduce_any(rest[8]))),
+            period,
+            loop,
+            maximum_iterations=max_epochs,
+        )
+        p, epochs, _, log, vals, mons, best, best_val, since, stopped, train = out
+        params, m, v, b1, b2 = train
+        new_state = (params, m, v, b1, b2, best, best_val, since)
+        out = log.stack()[:epochs], vals.stack()[:p], mons.stack()[:p]
+        return epochs, *out, stopped, new_state
+
+    return run
+
+
+class BatchStream:
+    """A member's training batches, epoch after epoch, as numpy: each epoch a fresh shuffle
+    of the n training points into n // B minibatches of B (the full batch when B >= n, in
+    order), with fresh Gaussian noise on x then y per step. The shuffle comes from
+    ``default_rng((seed, 1))`` and the noise from ``default_rng(seed)``, so the batches
+    depend only on the seed and the epoch, not on how many epochs are asked for at once.
+    """
+
+    def __init__(self, x, y, batch_size, input_noise, target_noise, seed):
+        self.x, self.y = x, y
+        n = len(x)
+        self.batch = n if batch_size is None else min(batch_size, n)
+        self.steps = n // self.batch
+        self.input_noise, self.target_noise = input_noise, target_noise
+        self.noise_rng = np.random.default_rng(seed)
+        self.shuffle_rng = np.random.default_rng((seed, 1))  # its own stream
+
+    @property
+    def fixed(self):
+        """True when every epoch is the same full batch (no noise, no shuffle)."""
+        return self.batch == len(self.x) and self.input_noise == 0 and self.target_noise == 0
+
+    def take(self, epochs):
+        """The next ``epochs`` epochs: (xs (epochs * steps, B, input_dim), ys (..., D))."""
+        x, y, b, steps = self.x, self.y, self.batch, self.steps
+        noisy = self.input_noise > 0 or self.target_noise > 0
+        if self.fixed:
+            return np.broadcast_to(x, (epochs, *x.shape)), np.broadcast_to(y, (epochs, *y.shape))
+        xs = np.empty((epochs * steps, b, x.shape[1]), dtype=np.float32)
+        ys = np.empty((epochs * steps, b, y.shape[1]), dtype=np.float32)
+        for epoch in range(epochs):
+            order = self.shuffle_rng.permutation(len(x)) if b < len(x) else slice(None)
+            x_epoch, y_epoch = x[order], y[order]
+            for j in range(steps):
+                i, rows = epoch * steps + j, slice(j * b, (j + 1) * b)
+                xs[i], ys[i] = x_epoch[rows], y_epoch[rows]
+                if noisy:  # x then y noise per step: one stream, in step order
+                    xs[i] += self.input_noise * self.noise_rng.standard_normal(xs[i].shape)
+                    ys[i] += self.target_noise * self.noise_rng.standard_normal(ys[i].shape)
+        return xs, ys
+
+
+@functools.cache
+def _init_recipe(settings_items):
+    """How ``build_mdn`` under ``set_random_seed(seed)`` draws its kernels, read off one
+    built graph: per kernel (shape, op seed, min, range) of its Glorot-uniform
+    ``RandomUniform``; biases start at zero."""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.set_random_seed(1)
+        mdn = build_mdn(**dict(settings_items))
+        draws = []
+        with tf1.Session(graph=graph) as sess:
+            for kernel, _ in mdn.layers:
+                add = kernel.initializer.inputs[1].op  # rnd * range + min
+                mul, low = add.inputs
+                rnd, span = mul.op.inputs
+                assert rnd.op.type == "RandomUniform", rnd.op.type
+                low_v, span_v = sess.run([low, span])
+                draws.append((kernel.shape.as_list(), rnd.op.get_attr("seed2"), low_v, span_v))
+    return tuple(draws)
+
+
+def initial_weights(settings, seeds):
+    """The weights ``build_mdn(**settings)`` starts from under ``set_random_seed(seed)``,
+    for each seed, without building the network: stacked (M, ...) arrays in the order
+    kernel, bias, kernel, ... Bit-identical to the built network's initial values."""
+    draws = _init_recipe(tuple(sorted(settings.items())))
+    graph = tf.Graph()
+    with graph.as_default():
+        ops = []
+        for seed in seeds:
+            seed = int(seed) % (2**31 - 1)  # as tf.compat.v1's get_seed truncates it
+            row = []
+            for shape, seed2, low, span in draws:
+                s1, s2 = (0, 2**31 - 1) if (seed, seed2) == (0, 0) else (seed, seed2)
+                rnd = tf.raw_ops.RandomUniform(shape=shape, dtype=tf.float32, seed=s1, seed2=s2)
+                row.append(rnd * span + low)
+            ops.append(row)
+        with tf1.Session(graph=graph) as sess:
+            values = sess.run(ops)
+    out = []
+    for i, (shape, *_rest) in enumerate(draws):
+        out.append(np.stack([v[i] for v in values]))
+        out.append(np.zeros((len(seeds), shape[1]), np.float32))
+    return out
+
+
+class _Session:
+    """The program's graph and session for one network configuration, kept for the
+    process so that its compiled code is reused (see ``_session``)."""
+
+    def __init__(self, settings):
+        d_in, d_out = settings["input_dim"], settings["output_dim"]
+        k = settings["mixture_size"]
+        widths = (d_in, *settings["hidden_units"], k * (1 + 2 * d_out))
+        shapes = [s for a, b in zip(widths[:-1], widths[1:]) for s in ((a, b), (b,))]
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+
+            def ph(dtype, *shape):
+                return tf1.placeholder(dtype, (None, *shape))
+
+            f32 = tf.float32
+            self.xs, self.ys = ph(f32, None, None, d_in), ph(f32, None, None, d_out)
+            self.x_va, self.y_va = ph(f32, None, d_in), ph(f32, None, d_out)
+            self.x_mon, self.y_mon = ph(f32, d_in), ph(f32, d_out)
+            self.control = tf1.placeholder(tf.int32, (5,))
+            weights = [[ph(f32, *s) for s in shapes] for _ in range(4)]
+            self.state = (*weights[:3], ph(f32), ph(f32), weights[3], ph(f32), ph(tf.int32))
+            run = _program(tuple(sorted(settings.items())))
+            data = self.xs, self.ys, self.x_va, self.y_va, self.x_mon, self.y_mon
+            self.fetch = run(*data, self.control, self.state)
+        self.sess = tf1.Session(graph=self.graph)
+        self._shapes = {}  # (members, batches, validation and monitor shapes) -> a lock
+        self._compiled = set()
+        self._lock = threading.Lock()
+
+    def run(self, xs, ys, x_va, y_va, x_mon, y_mon, control, state):
+        """One call of the program; the first call of a new size compiles it, once (a
+        second thread asking for the same size meanwhile waits for that compilation)."""
+        feed = {self.xs: xs, self.ys: ys, self.x_va: x_va, self.y_va: y_va}
+        feed.update({self.x_mon: x_mon, self.y_mon: y_mon})
+        feed[self.control] = control
+        feed.update(zip(tf.nest.flatten(self.state), tf.nest.flatten(state)))
+        key = (len(xs), xs.shape[1:], x_va.shape[1:], x_mon.shape)
+        if key in self._compiled:
+            return self.sess.run(self.fetch, feed)
+        with self._lock:
+            lock = self._shapes.setdefault(key, threading.Lock())
+        with lock:
+            if key in self._compiled:  # another thread compiled it meanwhile
+                return self.sess.run(self.fetch, feed)
+            out = self.sess.run(self.fetch, feed)
+            self._compiled.add(key)
+        return out
+
+
+_SESSIONS = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def _session(settings):
+    """The process's ``_Session`` for ``settings``, built on first use."""
+    key = tuple(sorted(settings.items()))
+    with _SESSIONS_LOCK:
+        if key not in _SESSIONS:
+            _SESSIONS[key] = _Session(settings)
+        return _SESSIONS[key]
+
+
+def parallel_groups():
+    """How many member groups train side by side: 2 when TensorFlow runs two or more
+    intra-op threads (``TF_NUM_INTRAOP_THREADS``, else the CPU count), else 1: with one
+    thread, XLA programs in one process take turns, and one group is faster."""
+    threads = os.environ.get("TF_NUM_INTRAOP_THREADS", "").strip()
+    threads = int(threads) if threads.isdigit() and int(threads) > 0 else None
+    return 2 if (threads or os.cpu_count() or 1) >= 2 else 1
+
+
+@dataclass
+class Member:
+    """One member to train: its initial weights (kernel, bias, ...), training and
+    validation rows (validation None: no checks), seed (noise and shuffle) and name."""
+
+    weights: list
+    x_tr: np.ndarray
+    y_tr: np.ndarray
+    x_va: np.ndarray
+    y_va: np.ndarray
+    seed: int
+    name: str = "member"
+    # filled in by training
+    losses: list = field(default_factory=list)
+    val: list = field(default_factory=list)
+    monitor: list = field(default_factory=list)
+    best_epoch: int = 0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What ``train_members`` needs of a recipe."""
+
+    epochs: int
+    check_every: int
+    patience: int
+    batch_size: int
+    input_noise: float
+    target_noise: float
+
+
+def train_members(
+    settings, members, schedule, nll_shift=0.0, monitor=None, on_epochs=None, diverged=None
+):
+    """Train ``members`` (a list of ``Member``) of one network configuration together.
+
+    Returns nothing: each member's ``weights`` become the weights to keep (its best
+    check's, or the last without validation), and its ``losses`` (each epoch's mean
+    training loss), ``val`` ((epoch, NLL + nll_shift) per check), ``monitor`` (the same
+    on the ``monitor`` pair (x, y), every ``check_every`` epochs) and ``best_epoch`` are
+    filled in. ``on_epochs(count)`` is called as member-epochs complete (a progress bar);
+    ``diverged(member, epochs_before, losses)`` is called for a call whose losses are not
+    all finite, and should raise.
+
+    With two parallel groups (``parallel_groups``) the members are dealt to them in turn
+    (an odd count gives groups of two sizes, each compiled: an idle slot instead would cost
+    a fifth of the work of five members in every fit, the compilation only the first).
+    """
+    groups = min(parallel_groups(), len(members))
+    session = _session(settings)
+    parts = [members[g::groups] for g in range(groups)]
+    args = schedule, nll_shift, monitor, on_epochs, diverged
+    if groups == 1:
+        _train_group(session, parts[0], *args)
+        return
+    with ThreadPoolExecutor(groups) as pool:
+        futures = [pool.submit(_train_group, session, part, *args) for part in parts]
+        for future in futures:
+            future.result()
+
+
+def _train_group(session, members, schedule, nll_shift, monitor, on_epochs, diverged):
+    """Train one group of members in one program; members leave as they stop.
+
+    Stopped members leave idle slots (trained on another member's batches, never read);
+    once half the slots or more idle, the arrays shrink to the running members. Halving
+    bounds both the idle work (under half the slots) and the programs a fit compiles (one
+    per size, about two seconds each, and 1 + log2 of the group's size in all). The rule
+    looks only at how many members run, never at timings or at what is compiled, so a
+    seed gives the same sizes, and the same numbers, in every run.
+    """
+    checking = members[0].x_va is not None
+    monitoring = monitor is not None
+    periodic = checking or monitoring
+    if not monitoring:  # a placeholder row, never read
+        monitor = members[0].x_tr[:1], members[0].y_tr[:1]
+    x_mon, y_mon = monitor
+    streams = [
+        BatchStream(
+            m.x_tr, m.y_tr, schedule.batch_size, schedule.input_noise, schedule.target_noise, m.seed
+        )
+        for m in members
+    ]
+    steps = streams[0].steps
+    if periodic:
+        period_epochs = schedule.check_every
+        periods_per_call = max(1, STEPS_PER_CALL // (steps * period_epochs))
+    else:
+        period_epochs, periods_per_call = max(1, STEPS_PER_CALL // steps), 1
+    max_epochs = periods_per_call * period_epochs
+    source = [(m.x_va, m.y_va) if checking else (m.x_tr[:1], m.y_tr[:1]) for m in members]
+    x_va = np.stack([a for a, _ in source])
+    y_va = np.stack([b for _, b in source])
+    count = len(members)
+    params = [np.stack(ws) for ws in zip(*[m.weights for m in members])]
+    state = [
+        params,
+        [np.zeros_like(w) for w in params],
+        [np.zeros_like(w) for w in params],
+        np.ones(count, np.float32),
+        np.ones(count, np.float32),
+        [w.copy() for w in params],
+        np.full(count, np.inf, np.float32),
+        np.zeros(count, np.int32),
+    ]
+    slots = list(range(count))  # the member in each slot; None once it has stopped
+    pending = dict.fromkeys(range(len(members)))  # epochs drawn, not trained yet, per member
+    done = 0
+    while done < schedule.epochs:
+        remaining = schedule.epochs - done
+        full = periodic and remaining >= period_epochs  # periods that end in a check
+        if full:
+            periods, epochs_each = min(periods_per_call, remaining // period_epochs), period_epochs
+        else:
+            periods, epochs_each = 1, min(remaining, max_epochs)
+        check = int(checking and full)
+        want = periods * epochs_each * steps
+        batches = {}
+        for i in slots:
+            if i is None:
+                continue
+            have = pending[i]
+            if have is None or len(have[0]) < want:
+                more = streams[i].take(
+                    want // steps - (0 if have is None else len(have[0]) // steps)
+                )
+                have = more if have is None else tuple(np.concatenate(p) for p in zip(have, more))
+            pending[i] = have
+            batches[i] = (have[0][:want], have[1][:want])
+        filler = next(iter(batches.values()))
+        xs = np.zeros((len(slots), max_epochs * steps, *filler[0].shape[1:]), np.float32)
+        ys = np.zeros((len(slots), max_epochs * steps, *filler[1].shape[1:]), np.float32)
+        for slot, i in enumerate(slots):
+            xs[slot, :want], ys[slot, :want] = batches[i] if i is not None else filler
+        control = np.array([periods, epochs_each, steps, schedule.patience, check], np.int32)
+        data = xs, ys, x_va, y_va, x_mon, y_mon
+        epochs, log, vals, mons, stopped, new_state = session.run(*data, control, state)
+        epochs, state = int(epochs), list(new_state)
+        for slot, i in enumerate(slots):
+            if i is None:
+                continue
+            member = members[i]
+            if diverged is not None and not np.all(np.isfinite(log[:, slot])):
+                diverged(member, done, log[:, slot])
+            member.losses.extend(log[:, slot].tolist())
+            for c in range(epochs // epochs_each if full else 0):
+                epoch = done + (c + 1) * epochs_each
+                if checking:
+                    member.val.append((epoch, float(vals[c, slot]) + nll_shift))
+                if monitoring:
+                    member.monitor.append((epoch, float(mons[c, slot]) + nll_shift))
+            pending[i] = tuple(p[epochs * steps :] for p in pending[i])
+        done += epochs
+        if on_epochs is not None:
+            on_epochs(epochs * sum(i is not None for i in slots))
+        for slot, i in enumerate(slots):
+            if i is not None and (stopped[slot] or done >= schedule.epochs):
+                _finish(members[i], state, slot, checking)
+                slots[slot] = None
+                state[7][slot] = np.iinfo(np.int32).min  # an idle slot never stops a call
+        keep = [slot for slot, i in enumerate(slots) if i is not None]
+        if not keep:
+            break
+        if 2 * len(keep) <= len(slots):
+            state = [[w[keep] for w in s] if isinstance(s, list) else s[keep] for s in state]
+            x_va, y_va = x_va[keep], y_va[keep]
+            slots = [slots[slot] for slot in keep]
+
+
+def _finish(member, state, slot, checking):
+    """Set a trained member's weights (its best check's, else its last) and best epoch."""
+    params, best, best_val = state[0], state[5], state[6]
+    if checking and np.isfinite(best_val[slot]):
+        member.weights = [w[slot].copy() for w in best]
+        member.best_epoch = min(member.val, key=lambda ev: ev[1])[0]
+    else:
+        member.weights = [w[slot].copy() for w in params]
+        member.best_epoch = len(member.losses)

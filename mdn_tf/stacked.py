@@ -46,6 +46,7 @@ from mdn_tf.engine import ADAM_EPSILON, BETA1, BETA2
 from mdn_tf.graph import build_mdn, resolve_activation
 
 STEPS_PER_CALL = 200  # training steps one call of the program runs at most
+ROWS_PER_CALL = 2_000_000  # and batch rows per member (full batches of many points)
 
 
 def forward(params, x, settings):
@@ -408,17 +409,26 @@ def train_members(
     groups = min(parallel_groups(), len(members))
     session = _session(settings)
     parts = [members[g::groups] for g in range(groups)]
-    args = schedule, nll_shift, monitor, on_epochs, diverged
+    stop = threading.Event()  # set when a group fails: the other stops at its next call
+    args = schedule, nll_shift, monitor, on_epochs, diverged, stop
     if groups == 1:
         _train_group(session, parts[0], *args)
         return
+
+    def train(part):
+        try:
+            _train_group(session, part, *args)
+        except BaseException:
+            stop.set()
+            raise
+
     with ThreadPoolExecutor(groups) as pool:
-        futures = [pool.submit(_train_group, session, part, *args) for part in parts]
+        futures = [pool.submit(train, part) for part in parts]
         for future in futures:
             future.result()
 
 
-def _train_group(session, members, schedule, nll_shift, monitor, on_epochs, diverged):
+def _train_group(session, members, schedule, nll_shift, monitor, on_epochs, diverged, stop):
     """Train one group of members in one program; members leave as they stop.
 
     Stopped members leave idle slots (trained on another member's batches, never read);
@@ -441,11 +451,12 @@ def _train_group(session, members, schedule, nll_shift, monitor, on_epochs, dive
         for m in members
     ]
     steps = streams[0].steps
+    call_steps = max(1, min(STEPS_PER_CALL, ROWS_PER_CALL // streams[0].batch))
     if periodic:
         period_epochs = schedule.check_every
-        periods_per_call = max(1, STEPS_PER_CALL // (steps * period_epochs))
+        periods_per_call = max(1, call_steps // (steps * period_epochs))
     else:
-        period_epochs, periods_per_call = max(1, STEPS_PER_CALL // steps), 1
+        period_epochs, periods_per_call = max(1, call_steps // steps), 1
     max_epochs = periods_per_call * period_epochs
     source = [(m.x_va, m.y_va) if checking else (m.x_tr[:1], m.y_tr[:1]) for m in members]
     x_va = np.stack([a for a, _ in source])
@@ -465,7 +476,7 @@ def _train_group(session, members, schedule, nll_shift, monitor, on_epochs, dive
     slots = list(range(count))  # the member in each slot; None once it has stopped
     pending = dict.fromkeys(range(len(members)))  # epochs drawn, not trained yet, per member
     done = 0
-    while done < schedule.epochs:
+    while done < schedule.epochs and not stop.is_set():
         remaining = schedule.epochs - done
         full = periodic and remaining >= period_epochs  # periods that end in a check
         if full:

@@ -252,3 +252,14 @@ def test_same_seed_same_numbers_in_a_fresh_process(tmp_path):
     args = [str(tmp_path / "data.npz"), str(tmp_path / "recipe.json"), str(out)]
     subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True)
     np.testing.assert_array_equal(np.load(out), here.loss_history)
+
+
+@pytest.mark.slow
+def test_a_diverging_member_stops_the_stacked_fit_and_says_why(monkeypatch):
+    # raw data far from scale 1 overflow the head; with two groups side by side the error
+    # from one group stops the other, and names the member and the epoch
+    monkeypatch.setattr(stacked, "parallel_groups", lambda: 2)
+    x = np.arange(200.0)
+    recipe = mdn_tf.Recipe(engine="stacked", ensemble=3, epochs=40)
+    with pytest.raises(mdn_tf.TrainingDiverged, match=r"member \d of 3.*epoch \d+ of 40"):
+        mdn_tf.fit_mdn(x, 2 * x, recipe=recipe, seed=0)

@@ -30,11 +30,31 @@ def make_fit(spec):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="+")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
-    parser.add_argument("--json")
+    parser = argparse.ArgumentParser(
+        prog="compare_recipes.py",
+        description=__doc__.splitlines()[0],
+        epilog="How long: about 25 s per (problem, seed) for an MDN recipe on a 2-core machine.",
+    )
+    parser.add_argument(
+        "models",
+        nargs="+",
+        help="a recipe name from RECIPES, 'knn' (the k-NN Gaussian), or NAME=JSON: the "
+        "default recipe with the JSON's fields replaced",
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="data seeds (default: 0)")
+    parser.add_argument(
+        "--problems",
+        nargs="+",
+        default=list(PROBLEMS),
+        choices=list(PROBLEMS),
+        help="problems of mdn_tf.problems to score on (default: all eight)",
+    )
+    parser.add_argument(
+        "--json",
+        metavar="FILE",
+        help="also write every row (problem, seed, model, NLL, truth) to FILE as a JSON "
+        "list, rewritten after each row (default: none)",
+    )
     args = parser.parse_args(argv)
     try:
         fits = [make_fit(spec) for spec in args.models]

@@ -156,9 +156,14 @@ def main(argv=None):
         prog="run_notebooks.py",
         description="Execute notebooks top to bottom and store their outputs in place.",
     )
-    parser.add_argument("notebooks", nargs="+", type=_notebook, help="NN_name.ipynb files")
     parser.add_argument(
-        "--figures", metavar="DIR", type=Path, help="also write each figure to DIR/NN_k.png"
+        "notebooks", nargs="+", type=_notebook, help="NN_name.ipynb files, run in this order"
+    )
+    parser.add_argument(
+        "--figures",
+        metavar="DIR",
+        type=Path,
+        help="also write each figure to DIR/NN_k.png (default: no figure files)",
     )
     args = parser.parse_args(argv)
     for step, path in enumerate(args.notebooks, start=1):

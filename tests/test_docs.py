@@ -54,5 +54,5 @@ def test_every_docs_page_is_linked_from_the_readme():
 
 def test_the_link_pattern_finds_links_and_images():
     # the checker's own parser, on a known line: a test of the test
-    sample = "see [a](docs/a.md) and ![b](figures/b.png \"t\") and [c](http://x) `[d](e)`"
+    sample = 'see [a](docs/a.md) and ![b](figures/b.png "t") and [c](http://x) `[d](e)`'
     assert LINK.findall(sample)[:3] == ["docs/a.md", "figures/b.png", "http://x"]

@@ -50,10 +50,10 @@ test-unit: $(STAMP)  ## unit tests only
 test-notebooks: $(STAMP)  ## nbval only: re-run the notebooks, compare with their stored outputs
 	$(PY) -m pytest -q $(NBVAL) $(NOTEBOOKS)
 
-evaluate: $(STAMP)  ## score the recipes: the sine against its bound, the arm, the 8-problem suite (~17 min)
+evaluate: $(STAMP)  ## score the recipes: the sine against its bound, the arm, the 8-problem suite (~20 min)
 	$(PY) -m mdn_tf.evaluate
 
-bench: $(STAMP)  ## time training against the machine's matmul floor and peer stacks (~5 min)
+bench: $(STAMP)  ## time training and fit_mdn against the machine's matmul floor and peer stacks (~10 min)
 	$(PY) -m mdn_tf.bench
 
 lint: $(STAMP)  ## ruff: lint and format check, notebooks included

@@ -217,8 +217,9 @@ def suite_to_markdown(rows):
 EPILOG = """\
 what runs: with no option, all three parts, in this order; naming only --recipes runs only
 the sine rows (add --problems to say otherwise). How long, on a 2-core machine with the
-Makefile's one thread: sine about 80 s for the three recipes and seeds (large alone about
-40 s of it), arm about 10 s, suite about 10 minutes (8 problems x 4 models x 3 seeds).
+Makefile's one thread: sine about 2 minutes for the three recipes and seeds, arm about
+10 s, suite 15 to 20 minutes (8 problems x 4 models x 3 seeds; the 10 000-point problem
+is most of it).
 """
 
 
@@ -258,7 +259,7 @@ def main(argv=None):
         default=None,
         choices=["sine", "arm", "suite"],
         help="which parts to run: 'sine' (recipes against the bound), 'arm' (Bishop's "
-        "robot arm), 'suite' (8 problems, 4 models; about 10 minutes) (default: all three, "
+        "robot arm), 'suite' (8 problems, 4 models; 15 to 20 minutes) (default: all three, "
         "or only sine when --recipes is given)",
     )
     parser.add_argument(

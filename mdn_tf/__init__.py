@@ -6,6 +6,7 @@ Importing mdn_tf loads TensorFlow with its start-up log lines silenced; import i
 
 from mdn_tf import engine, problems, stacked
 from mdn_tf._tf import GraphModeError
+from mdn_tf._version import __version__
 from mdn_tf.baseline import KNNGaussian, fit_knn_gaussian
 from mdn_tf.data import (
     arm_forward,
@@ -34,9 +35,8 @@ from mdn_tf.model import FittedMDN, load_mdn
 from mdn_tf.recipes import RECIPES, Recipe, default_recipe
 from mdn_tf.truth import bayes_optimal_nll, inverse_branches, inverse_density, inverse_mean
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "__version__",
     "MDN",
     "Engine",
     "engine",

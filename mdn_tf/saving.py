@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mdn_tf._version import __version__
+
 FORMAT = "mdn_tf.FittedMDN"
 FORMAT_VERSION = 1
 MODEL_FILE, WEIGHTS_FILE = "model.json", "weights.npz"
@@ -73,8 +75,6 @@ def write(path, model, arrays, overwrite=False):
     Raises FileExistsError if ``path`` exists, unless ``overwrite`` (then the old folder is
     replaced only once the new one is complete).
     """
-    from mdn_tf import __version__
-
     path = check_path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists: choose another path or pass overwrite=True")

@@ -83,9 +83,15 @@ def row_shards():
     price is a program twice the size, compiled in 1.4-1.6 s instead of 0.8 s; with one
     thread there is no gain, so there is one shard.
     """
+    return 2 if intra_op_threads() >= 2 else 1
+
+
+def intra_op_threads():
+    """The intra-op threads XLA runs with: ``TF_NUM_INTRAOP_THREADS`` (read when TensorFlow
+    loads) when set to a positive integer, else the machine's CPUs, as TensorFlow counts them."""
     threads = os.environ.get("TF_NUM_INTRAOP_THREADS", "").strip()
     threads = int(threads) if threads.isdigit() and int(threads) > 0 else None
-    return 2 if (threads or os.cpu_count() or 1) >= 2 else 1
+    return threads or os.cpu_count() or 1
 
 
 def _sharded_objective(params, x, y, settings, shards):

@@ -34,7 +34,6 @@ the first fit in a process pays about two seconds per program size.
 
 import functools
 import math
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mdn_tf._tf import tf, tf1
-from mdn_tf.engine import ADAM_EPSILON, BETA1, BETA2
+from mdn_tf.engine import ADAM_EPSILON, BETA1, BETA2, intra_op_threads
 from mdn_tf.graph import build_mdn, resolve_activation
 
 STEPS_PER_CALL = 200  # training steps one call of the program runs at most
@@ -353,9 +352,7 @@ def parallel_groups():
     """How many member groups train side by side: 2 when TensorFlow runs two or more
     intra-op threads (``TF_NUM_INTRAOP_THREADS``, else the CPU count), else 1: with one
     thread, XLA programs in one process take turns, and one group is faster."""
-    threads = os.environ.get("TF_NUM_INTRAOP_THREADS", "").strip()
-    threads = int(threads) if threads.isdigit() and int(threads) > 0 else None
-    return 2 if (threads or os.cpu_count() or 1) >= 2 else 1
+    return 2 if intra_op_threads() >= 2 else 1
 
 
 @dataclass

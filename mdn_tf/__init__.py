@@ -24,14 +24,17 @@ from mdn_tf.graph import MDN, MLP, build_mdn, build_mlp, dense, mixture_nll, mix
 from mdn_tf.mixture import (
     held_out_nll,
     mixture_cdf,
+    mixture_condition,
+    mixture_covariance,
     mixture_density,
     mixture_log_likelihood,
+    mixture_marginal,
     mixture_mode,
     mixture_moments,
     mixture_quantile,
     sample_from_mixture,
 )
-from mdn_tf.model import FittedMDN, load_mdn
+from mdn_tf.model import FittedMDN, MixtureView, load_mdn
 from mdn_tf.recipes import RECIPES, Recipe, default_recipe
 from mdn_tf.truth import bayes_optimal_nll, inverse_branches, inverse_density, inverse_mean
 
@@ -51,6 +54,10 @@ __all__ = [
     "KNNGaussian",
     "fit_knn_gaussian",
     "mixture_cdf",
+    "mixture_condition",
+    "mixture_covariance",
+    "mixture_marginal",
+    "MixtureView",
     "mixture_mode",
     "mixture_moments",
     "mixture_quantile",

@@ -161,27 +161,36 @@ def same_length(**arrays):
 
 def mixture(p_val, mu_val, sigma_val, zero_sigma=False):
     """Check mixture parameters: weights (N, K), a distribution per row; means and sigmas
-    (N, K) for one output dimension or (N, K, D) for D; sigma > 0, or >= 0 with
-    ``zero_sigma`` (where a component of zero width is still defined: sampling).
+    (N, K) for one output dimension or (N, K, D) for D, or means (N, K, D) and
+    lower-triangular Cholesky factors (N, K, D, D) of the covariances (Sigma = L L^T);
+    sigma (or the factors' diagonal) > 0, or >= 0 with ``zero_sigma`` (where a component
+    of zero width is still defined: sampling).
 
-    Returns p (N, K), mu and sigma (N, K, D) as float64 arrays, and D.
+    Returns p (N, K), mu (N, K, D) and sigma (N, K, D) or (N, K, D, D) as float64 arrays,
+    and D.
     """
     arrays = {}
     for name, value in (("p_val", p_val), ("mu_val", mu_val), ("sigma_val", sigma_val)):
         arr = numeric_array(name, value)
-        ranks = (2,) if name == "p_val" else (2, 3)
+        ranks = {"p_val": (2,), "mu_val": (2, 3), "sigma_val": (2, 3, 4)}[name]
         if arr.ndim not in ranks or 0 in arr.shape:
-            shape = "(N, K)" if name == "p_val" else "(N, K) or (N, K, D)"
+            shape = {
+                "p_val": "(N, K)",
+                "mu_val": "(N, K) or (N, K, D)",
+                "sigma_val": "(N, K), (N, K, D) or (N, K, D, D)",
+            }[name]
             raise ValueError(f"{name} must have shape {shape} with N, K, D >= 1, got {arr.shape}")
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"{name} must be finite, got NaN or infinite values")
         arrays[name] = arr
     p, mu, sigma = arrays.values()
-    if mu.shape != sigma.shape or mu.shape[:2] != p.shape:
+    full = sigma.ndim == 4
+    want = mu.shape + mu.shape[-1:] if full else mu.shape
+    if sigma.shape != want or mu.shape[:2] != p.shape or full and mu.ndim != 3:
         shapes = {name: arr.shape for name, arr in arrays.items()}
         raise ValueError(
-            "p_val (N, K), mu_val and sigma_val (N, K) or (N, K, D) must agree in N, K "
-            f"(and D), got {shapes}"
+            "p_val (N, K), mu_val and sigma_val (N, K) or (N, K, D), or mu_val (N, K, D) and "
+            f"sigma_val (N, K, D, D), must agree in N, K (and D), got {shapes}"
         )
     if np.any(p < 0):
         raise ValueError(f"p_val must be non-negative mixture weights, min is {p.min():.3g}")
@@ -192,9 +201,35 @@ def mixture(p_val, mu_val, sigma_val, zero_sigma=False):
             f"each row of p_val must sum to 1 (within {WEIGHT_SUM_TOL:g}), "
             f"worst row is off by {worst:.3g}"
         )
-    if np.any(sigma < 0) or not zero_sigma and np.any(sigma == 0):
+    if full:
+        upper = np.abs(np.triu(sigma, 1)).max()
+        if upper > 0:
+            raise ValueError(
+                "sigma_val (N, K, D, D) must be lower-triangular Cholesky factors, got an "
+                f"entry above the diagonal of {upper:.3g}"
+            )
+    diag = np.diagonal(sigma, axis1=2, axis2=3) if full else sigma
+    if np.any(diag < 0) or not zero_sigma and np.any(diag == 0):
         want = ">= 0" if zero_sigma else "> 0"
-        raise ValueError(f"sigma_val must be {want}, min is {sigma.min():.3g}")
+        what = "the diagonal of sigma_val's factors" if full else "sigma_val"
+        raise ValueError(f"{what} must be {want}, min is {diag.min():.3g}")
     if mu.ndim == 2:
         mu, sigma = mu[:, :, None], sigma[:, :, None]
     return p, mu, sigma, mu.shape[2]
+
+
+def dims(name, value, d):
+    """Return ``value`` (output dimensions: an int or a sequence of ints) as a tuple of
+    distinct ints in [0, d), at least one, or raise TypeError/ValueError naming ``name``."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value,)
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of output dimensions (ints), got {value!r}")
+    out = tuple(non_negative_int(f"{name}[{i}]", v) for i, v in enumerate(value))
+    if not out:
+        raise ValueError(f"{name} must name at least one output dimension, got none")
+    if max(out) >= d:
+        raise ValueError(f"{name} must be output dimensions in [0, {d}), got {list(out)}")
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name} must not repeat a dimension, got {list(out)}")
+    return out

@@ -25,7 +25,13 @@ import numpy as np
 
 from mdn_tf import _checks
 from mdn_tf._tf import require_graph_mode, static_shape, tf, tf1
-from mdn_tf.graph import mixture_nll, mixture_nll_stable, resolve_activation, split_head
+from mdn_tf.graph import (
+    factor_from_log,
+    mixture_nll,
+    mixture_nll_stable,
+    resolve_activation,
+    split_head,
+)
 
 # tf.compat.v1.train.AdamOptimizer's defaults, which build_mdn's train_step uses
 BETA1, BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
@@ -46,7 +52,8 @@ def _forward(params, x, settings):
         h = tf.matmul(kernel, h, transpose_a=True) + bias[:, None]
         if i < layers - 1 and activation is not None:
             h = activation(h)
-    return split_head(tf.transpose(h), settings["mixture_size"], settings["output_dim"])
+    out = tf.transpose(h)
+    return split_head(out, settings["mixture_size"], settings["output_dim"], settings["covariance"])
 
 
 def _objective(head, y, kernels, settings):
@@ -60,7 +67,8 @@ def _loss(head, y, settings):
     p, mu, log_sigma = head
     if settings["stable_loss"]:
         return mixture_nll_stable(y, p, mu, log_sigma)
-    sigma = tf.exp(log_sigma)
+    full = settings["covariance"] == "full"
+    sigma = factor_from_log(log_sigma) if full else tf.exp(log_sigma)
     return mixture_nll(y, tf.nn.softmax(p), mu, sigma, epsilon=settings["epsilon"])
 
 
@@ -289,7 +297,8 @@ def graph_loop(mdn):
                 h = tf.nn.bias_add(tf.matmul(h, kernel), bias)
                 if i < len(mdn.layers) - 1 and activation is not None:
                     h = activation(h)
-            head = split_head(h, settings["mixture_size"], settings["output_dim"])
+            k, d = settings["mixture_size"], settings["output_dim"]
+            head = split_head(h, k, d, settings["covariance"])
             return _objective(head, y, weights[::2], settings)
 
         def body(step, losses):

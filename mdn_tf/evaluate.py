@@ -20,6 +20,10 @@ on 20 000 fresh points beside the true NLL, and two real data sets (Old Faithful
 motorcycle data) by 5-fold cross-validation. Each is fitted by the k-NN Gaussian baseline
 and the recipes "seed", "tuned" and "default".
 
+Diagonal against full covariance ("covariance"): the default recipe both ways on the
+suite's problems with several outputs (the noisy arm and the correlated problem), where
+the two heads differ (with one output they are the same network).
+
 Numbers that vary across seeds are given as mean and spread (the sample standard deviation
 over the seeds).
 """
@@ -27,6 +31,7 @@ over the seeds).
 import argparse
 import json
 import sys
+from dataclasses import replace
 
 import numpy as np
 from tqdm import tqdm
@@ -38,6 +43,7 @@ from mdn_tf.fit import _mean_and_scale, fit_mdn
 from mdn_tf.graph import build_mlp
 from mdn_tf.mixture import held_out_nll, mixture_mode
 from mdn_tf.problems import MODELS, PROBLEMS, model_fit, pooled_truth, score
+from mdn_tf.recipes import default_recipe
 from mdn_tf.truth import bayes_optimal_nll
 
 N_TRAIN = 1000
@@ -188,6 +194,62 @@ def evaluate_suite(models=MODELS, seeds=(0, 1, 2), problems=tuple(PROBLEMS), pro
     return rows
 
 
+COVARIANCE_PROBLEMS = ("noisy arm", "correlated")  # the suite's problems with D > 1
+
+
+def evaluate_covariance(seeds=(0, 1, 2), problems=COVARIANCE_PROBLEMS, progress=False):
+    """One row per problem: the default recipe's held-out NLL with diagonal and with full
+    covariances (mean and spread over the seeds), the truth's, and train seconds."""
+    rows = []
+    jobs = _steps([(p, s) for p in problems for s in seeds], "covariance (2 fits)", progress)
+    for name in problems:
+        problem = PROBLEMS[name]
+        nlls, secs, truths = {"diagonal": [], "full": []}, {"diagonal": [], "full": []}, []
+        for seed in seeds:
+            splits = problem.splits(seed)
+            truths.append(pooled_truth(splits))
+            for covariance in nlls:
+
+                def fit(x, y, fit_seed, covariance=covariance):
+                    recipe = replace(default_recipe(len(x), y.shape[1]), covariance=covariance)
+                    return fit_mdn(x, y, recipe=recipe, seed=fit_seed)
+
+                result = score(problem, fit, seed, splits)
+                nlls[covariance].append(result["nll"])
+                secs[covariance].append(result["train_s"])
+            jobs.update()
+        rows.append(
+            {
+                "problem": name,
+                "n": problem.n,
+                "truth": None if None in truths else _summary(truths),
+                "nll": {c: None if None in v else _summary(v) for c, v in nlls.items()},
+                "train_s": {c: None if None in v else _summary(v) for c, v in secs.items()},
+            }
+        )
+    jobs.close()
+    return rows
+
+
+def covariance_to_markdown(rows):
+    """The covariance rows as a markdown table (best in bold)."""
+    lines = [
+        "| problem | n | truth | default, diagonal | default, full | s per fit (diagonal, full) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        scores = {c: v["mean"] for c, v in row["nll"].items() if v is not None}
+        best = min(scores, key=scores.get) if scores else None
+        cells = []
+        for covariance, value in row["nll"].items():
+            text = "diverged" if value is None else f"{value['mean']:.3f} ± {value['spread']:.3f}"
+            cells.append(f"**{text}**" if covariance == best else text)
+        truth = "–" if row["truth"] is None else f"{row['truth']['mean']:.3f}"
+        secs = ", ".join("–" if v is None else f"{v['mean']:.1f}" for v in row["train_s"].values())
+        lines.append(f"| {row['problem']} | {row['n']} | {truth} | {' | '.join(cells)} | {secs} |")
+    return "\n".join(lines)
+
+
 def suite_to_markdown(rows):
     """The suite's rows as a markdown table: held-out NLL per model, mean ± spread, best in
     bold; "diverged" where training stopped with TrainingDiverged."""
@@ -218,8 +280,8 @@ EPILOG = """\
 what runs: with no option, all three parts, in this order; naming only --recipes runs only
 the sine rows (add --problems to say otherwise). How long, on a 2-core machine with the
 Makefile's one thread: sine about 2 minutes for the three recipes and seeds, arm about
-10 s, suite 15 to 20 minutes (8 problems x 4 models x 3 seeds; the 10 000-point problem
-is most of it).
+10 s, suite 20 to 25 minutes (9 problems x 4 models x 3 seeds; the 10 000-point problem
+is most of it), covariance about 3 minutes.
 """
 
 
@@ -257,10 +319,11 @@ def main(argv=None):
         "--problems",
         nargs="+",
         default=None,
-        choices=["sine", "arm", "suite"],
+        choices=["sine", "arm", "suite", "covariance"],
         help="which parts to run: 'sine' (recipes against the bound), 'arm' (Bishop's "
-        "robot arm), 'suite' (8 problems, 4 models; 15 to 20 minutes) (default: all three, "
-        "or only sine when --recipes is given)",
+        "robot arm), 'suite' (9 problems, 4 models; 20 to 25 minutes), 'covariance' (the "
+        "default recipe with diagonal and full covariances on the problems with two "
+        "outputs; about 3 minutes) (default: all four, or only sine when --recipes is given)",
     )
     parser.add_argument(
         "--suite-seeds",
@@ -277,7 +340,8 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     if args.problems is None:  # --recipes alone: the sine rows only
-        args.problems = ["sine"] if args.recipes is not None else ["sine", "arm", "suite"]
+        every = ["sine", "arm", "suite", "covariance"]
+        args.problems = ["sine"] if args.recipes is not None else every
     recipes = list(SINE_RECIPES) if args.recipes is None else args.recipes
     result = {}
     if "sine" in args.problems:
@@ -286,10 +350,17 @@ def main(argv=None):
         result["arm"] = evaluate_arm(args.seeds, progress=True)
     if "suite" in args.problems:
         result["suite"] = evaluate_suite(seeds=args.suite_seeds, progress=True)
+    if "covariance" in args.problems:
+        result["covariance"] = evaluate_covariance(args.suite_seeds, progress=True)
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    tables = {"sine": to_markdown, "arm": arm_to_markdown, "suite": suite_to_markdown}
+    tables = {
+        "sine": to_markdown,
+        "arm": arm_to_markdown,
+        "suite": suite_to_markdown,
+        "covariance": covariance_to_markdown,
+    }
     print("\n\n".join(tables[problem](rows) for problem, rows in result.items()))
 
 

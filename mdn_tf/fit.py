@@ -83,6 +83,7 @@ def _settings(recipe, input_dim, output_dim):
         "activation": recipe.activation,
         "input_dim": input_dim,
         "output_dim": output_dim,
+        "covariance": recipe.covariance,
     }
 
 
@@ -302,8 +303,8 @@ def fit_mdn(x_data, y_data, recipe="default", seed=None, monitor=None, progress=
             - "default": for data of your own, at any scale (standardized data, noise in
               standard deviations, early stopping, an ensemble of 5, calibrated sigmas,
               minibatches of 1000 above 1000 points, checks and noise adapted to n by
-              ``default_recipe(n)``); chosen on eight problems of several kinds, real
-              data included (README "A default for your own data");
+              ``default_recipe(n, D)``, full covariances for D > 1); chosen on problems
+              of several kinds, real data included (README "A default for your own data");
             - "seed": the article exactly, on the graph loop (with ``seed=SEED`` it
               retraces notebook 3 bit for bit);
             - "tuned": what held-out NLL rewarded on the article's problem in its units
@@ -327,8 +328,11 @@ def fit_mdn(x_data, y_data, recipe="default", seed=None, monitor=None, progress=
     x_data = _checks.matrix("x_data", x_data)
     y_data = _checks.matrix("y_data", y_data)
     _checks.same_length(x_data=x_data, y_data=y_data)
-    if isinstance(recipe, str):  # "default" adapts to n (default_recipe); a Recipe is as given
-        recipe = default_recipe(len(x_data)) if recipe == "default" else RECIPES[recipe]
+    if isinstance(recipe, str):  # "default" adapts to n and D (default_recipe)
+        if recipe == "default":
+            recipe = default_recipe(len(x_data), y_data.shape[1])
+        else:
+            recipe = RECIPES[recipe]
     seed = _checks.optional_seed("seed", seed)
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {progress!r}")

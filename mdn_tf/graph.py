@@ -86,7 +86,8 @@ class MDN:
     """Handles to the MDN graph: feed ``x``, ``y``; fetch the mixture, ``loss``, ``train_step``.
 
     ``x`` is (batch, input_dim) and ``y`` (batch, D); ``p_out`` is (batch, K); ``mu_out`` and
-    ``sigma_out`` are (batch, K) for D = 1 and (batch, K, D) otherwise; ``nll`` is the
+    ``sigma_out`` are (batch, K) for D = 1 and (batch, K, D) otherwise, and for
+    ``covariance="full"`` ``sigma_out`` is the Cholesky factor (batch, K, D, D); ``nll`` is the
     exact mean NLL (``mixture_nll_stable``, no clamps), for monitoring whatever the loss;
     ``log_sigma`` the head's raw log-sigmas, the input of ``sigma_out = exp(log_sigma)``
     (float32 ``exp`` rounds sigmas below about 1e-45 to 0; ``exp`` of ``log_sigma`` in
@@ -107,6 +108,115 @@ class MDN:
     layers: tuple = ()
     settings: dict = dataclasses.field(default_factory=dict, repr=False)
     log_sigma: tf.Tensor = None
+
+
+COVARIANCES = ("diagonal", "full")
+
+
+def check_covariance(covariance):
+    """``covariance`` if it is "diagonal" or "full", else ValueError/TypeError."""
+    if not isinstance(covariance, str):
+        raise TypeError(f"covariance must be 'diagonal' or 'full', got {covariance!r}")
+    if covariance not in COVARIANCES:
+        raise ValueError(f"covariance must be 'diagonal' or 'full', got {covariance!r}")
+    return covariance
+
+
+def head_units(mixture_size, output_dim, covariance="diagonal"):
+    """Units of the "out" layer: K weight logits, K D means, then K D log-sigmas
+    ("diagonal") or the K D (D + 1) / 2 entries of each component's Cholesky factor
+    ("full": K D log-diagonals, then K D (D - 1) / 2 entries below the diagonal)."""
+    k, d = mixture_size, output_dim
+    return k + k * d + (k * d if covariance == "diagonal" else k * d * (d + 1) // 2)
+
+
+def tril_index(output_dim):
+    """Where each entry of a (D, D) factor comes from in a row [0, log-diagonal (D),
+    below-diagonal (D (D - 1) / 2, row by row)]: a (D * D,) list of indices (0, the
+    leading zero, above the diagonal)."""
+    d = output_dim
+    index, below = [], 1 + d
+    for i in range(d):
+        for j in range(d):
+            if i == j:
+                index.append(1 + i)
+            elif j < i:
+                index.append(below)
+                below += 1
+            else:
+                index.append(0)
+    return index
+
+
+def log_factor(log_diag, below):
+    """The head's raw factor entries as one (..., D, D) lower-triangular tensor: log of
+    the Cholesky factor's diagonal on the diagonal, the entries below it as they are.
+
+    Args:
+        log_diag: (..., D) raw log-diagonal.
+        below: (..., D (D - 1) / 2) entries below the diagonal, row by row.
+    """
+    d = log_diag.shape[-1]
+    entries = [0.0 * log_diag[..., 0]] + [log_diag[..., i] for i in range(d)]
+    entries += [below[..., i] for i in range(d * (d - 1) // 2)]
+    index = tril_index(d)  # slices and stacks only: XLA-friendly, gradients included
+    rows = [tf.stack([entries[index[i * d + j]] for j in range(d)], -1) for i in range(d)]
+    return tf.stack(rows, axis=-2)
+
+
+def _eye_mask(d):
+    return tf.eye(d, dtype=tf.bool)
+
+
+def factor_from_log(log_scale):
+    """The Cholesky factor L (..., D, D) of a log-factor: its diagonal exponentiated."""
+    eye = _eye_mask(log_scale.shape[-1])
+    return tf.where(eye, tf.exp(tf.where(eye, log_scale, 0.0)), log_scale)
+
+
+def _diagonal(matrix):
+    """The diagonal (..., D) of (..., D, D)."""
+    return tf.stack([matrix[..., i, i] for i in range(matrix.shape[-1])], axis=-1)
+
+
+def tril_solve(factor, r):
+    """z with L z = r by forward substitution (no matrix is inverted): L (..., D, D)
+    lower-triangular with a static D, r (..., D) broadcasting against it; returns (..., D).
+
+        z_i = (r_i - sum_{j < i} L_ij z_j) / L_ii
+    """
+    z = []
+    for i in range(factor.shape[-1]):
+        acc = r[..., i]
+        for j in range(i):
+            acc = acc - factor[..., i, j] * z[j]
+        z.append(acc / factor[..., i, i])
+    return tf.stack(z, axis=-1)
+
+
+def log_normal_full(y, mu, log_scale):
+    """log N(y; mu, L L^T) over the last axis, L = ``factor_from_log(log_scale)``:
+
+        -|L^-1 (y - mu)|^2 / 2 - sum_d log L_dd - D log(2 pi) / 2
+
+    y (..., D) broadcasting against mu (..., D); log_scale (..., D, D). Returns (...).
+    """
+    z = tril_solve(factor_from_log(log_scale), y - mu)
+    d = log_scale.shape[-1]
+    log_det = tf.reduce_sum(_diagonal(log_scale), axis=-1)
+    return -0.5 * tf.reduce_sum(tf.square(z), axis=-1) - log_det - 0.5 * d * math.log(2 * math.pi)
+
+
+def density_full_clamped(y, mu, factor, epsilon):
+    """N(y; mu, L_c L_c^T) over the last axis with the article's clamp on the factor's
+    diagonal, L_c = L with max(L_dd, eps): the full-covariance ``mixture_nll`` term."""
+    eye = _eye_mask(factor.shape[-1])
+    clamped = tf.where(eye, tf.maximum(factor, epsilon), factor)
+    diag = _diagonal(clamped)
+    z = tril_solve(clamped, y - mu)
+    d = factor.shape[-1]
+    norm = (2 * math.pi) ** (d / 2) * tf.reduce_prod(diag, axis=-1)
+    return tf.exp(-0.5 * tf.reduce_sum(tf.square(z), axis=-1)) / norm
 
 
 def _placeholders(input_dim, output_dim):
@@ -136,12 +246,14 @@ def build_mlp(hidden_units=20, learning_rate=0.1, input_dim=1, output_dim=1):
 
 
 def _check_head(y, **params):
-    """Static shape checks of a loss's arguments; returns them as float32 tensors and the
-    rank of the means (2: one output dimension, 3: (batch, K, D)).
+    """Static shape checks of a loss's arguments; returns them as float32 tensors, the
+    rank of the means (2: one output dimension, 3: (batch, K, D)) and whether the scale
+    is a full (batch, K, D, D) factor.
 
-    The first of ``params`` holds the weights (batch, K); the other two are (batch, K) for
-    one output dimension or (batch, K, D); y is (batch, D). Dimensions unknown when the
-    graph is built (None) pass: they are the feeder's to get right.
+    The first of ``params`` holds the weights (batch, K); the means are (batch, K) for one
+    output dimension or (batch, K, D); the scales as the means, or (batch, K, D, D) with
+    means (batch, K, D); y is (batch, D). Dimensions unknown when the graph is built (None)
+    pass: they are the feeder's to get right.
     """
     w_name, m_name, s_name = params
     weights, means, scales = (tf.convert_to_tensor(v, dtype=tf.float32) for v in params.values())
@@ -149,20 +261,33 @@ def _check_head(y, **params):
     shapes = {name: static_shape(v) for name, v in zip(params, (weights, means, scales))}
     if shapes[w_name] is not None and len(shapes[w_name]) != 2:
         raise ValueError(f"{w_name} must have shape (batch, K), got {tuple(shapes[w_name])}")
-    ranks = {len(shapes[n]) for n in (m_name, s_name) if shapes[n] is not None}
-    for name in (m_name, s_name):
-        if shapes[name] is not None and len(shapes[name]) not in (2, 3):
-            raise ValueError(
-                f"{name} must have shape (batch, K) or (batch, K, D), got {tuple(shapes[name])}"
-            )
-    if len(ranks) > 1:
-        raise ValueError(f"{m_name} and {s_name} must have the same rank, got {shapes}")
+    if shapes[m_name] is not None and len(shapes[m_name]) not in (2, 3):
+        raise ValueError(
+            f"{m_name} must have shape (batch, K) or (batch, K, D), got {tuple(shapes[m_name])}"
+        )
+    if shapes[s_name] is not None and len(shapes[s_name]) not in (2, 3, 4):
+        raise ValueError(
+            f"{s_name} must have shape (batch, K), (batch, K, D) or (batch, K, D, D), "
+            f"got {tuple(shapes[s_name])}"
+        )
+    full = shapes[s_name] is not None and len(shapes[s_name]) == 4
+    if full and shapes[s_name][-1] is None:
+        raise ValueError(f"{s_name} must have a known D: (batch, K, D, D), got {shapes[s_name]}")
+    m_rank = len(shapes[m_name]) if shapes[m_name] is not None else None
+    s_rank = len(shapes[s_name]) - full if shapes[s_name] is not None else None
+    if None not in (m_rank, s_rank) and (m_rank != s_rank or full and m_rank != 3):
+        raise ValueError(
+            f"{m_name} and {s_name} must have the same rank, (batch, K) or (batch, K, D), or "
+            f"be (batch, K, D) and a factor (batch, K, D, D), got {shapes}"
+        )
     widths = {n: shape[-1] if n == w_name else shape[1] for n, shape in shapes.items() if shape}
     widths = {n: k for n, k in widths.items() if k is not None}
     if len(set(widths.values())) > 1:
         raise ValueError(f"{', '.join(params)} must have the same K, got {widths}")
-    rank = ranks.pop() if ranks else 2
+    rank = m_rank or s_rank or 2
     dims = {n: shapes[n][2] for n in (m_name, s_name) if rank == 3 and shapes[n] is not None}
+    if full:
+        dims[s_name + " (last axis)"] = shapes[s_name][3]
     dims = {n: d for n, d in dims.items() if d is not None}
     if len(set(dims.values())) > 1:
         raise ValueError(f"{m_name} and {s_name} must have the same D, got {dims}")
@@ -173,7 +298,7 @@ def _check_head(y, **params):
     ):
         want = "(batch, 1)" if rank == 2 else f"(batch, D) with D = {d}"
         raise ValueError(f"y must have shape {want}, got {tuple(y_shape)}")
-    return y, weights, means, scales, rank
+    return y, weights, means, scales, rank, full
 
 
 def mixture_nll(y, p_out, mu_out, sigma_out, epsilon=1e-5):
@@ -183,7 +308,10 @@ def mixture_nll(y, p_out, mu_out, sigma_out, epsilon=1e-5):
         loss = mean_n [ -log max(sum_k p_k prod_d N_kd, eps) ]
 
     (Bishop 1994, eq. 22-23, with the article's clamps; for D > 1 each component is a
-    diagonal Gaussian.) The outer clamp caps each point's loss at -log(eps) = 11.51 for
+    diagonal Gaussian.) With a full covariance, ``sigma_out`` is each component's
+    lower-triangular Cholesky factor L (batch, K, D, D) and N_k = N(y; mu_k, L_c L_c^T),
+    L_c being L with its diagonal clamped to max(L_dd, eps) (``density_full_clamped``; a
+    triangular solve, no inverse). The outer clamp caps each point's loss at -log(eps) = 11.51 for
     eps = 1e-5, and there its gradient is zero. Plain tensor math: works in a TF1 graph,
     eagerly and inside ``tf.function``.
 
@@ -191,16 +319,20 @@ def mixture_nll(y, p_out, mu_out, sigma_out, epsilon=1e-5):
         y: (batch, D) targets.
         p_out: (batch, K) mixture weights.
         mu_out, sigma_out: (batch, K) means and standard deviations for D = 1, or
-            (batch, K, D).
+            (batch, K, D); or means (batch, K, D) and factors (batch, K, D, D).
         epsilon: the clamp.
 
     Returns:
         scalar float32 tensor.
     """
     epsilon = _checks.positive_float("epsilon", epsilon)
-    y, p_out, mu_out, sigma_out, rank = _check_head(
+    y, p_out, mu_out, sigma_out, rank, full = _check_head(
         y, p_out=p_out, mu_out=mu_out, sigma_out=sigma_out
     )
+    if full:
+        y_normal = density_full_clamped(y[:, None, :], mu_out, sigma_out, epsilon)  # (batch, K)
+        loss = tf.reduce_sum(tf.multiply(y_normal, p_out), axis=1, keepdims=True)
+        return tf.reduce_mean(-tf.math.log(tf.maximum(loss, epsilon)))
     if rank == 3:
         y = y[:, None, :]  # (batch, 1, D) against (batch, K, D)
     factor = 1 / math.sqrt(2 * math.pi)
@@ -220,6 +352,11 @@ def mixture_nll_stable(y, p_logits, mu_out, log_sigma):
         log N_k = sum_d [ -(y_d - mu_kd)^2 / (2 sigma_kd^2) - log sigma_kd ] - D log(2 pi) / 2,
         sigma_kd = exp(s_kd),   loss = mean_n [ -logsumexp_k ( log_softmax(p_logits)_k + log N_k ) ]
 
+    With a full covariance, ``log_sigma`` is the head's log-factor (batch, K, D, D)
+    (``log_factor``: the log of the Cholesky factor's diagonal on the diagonal, the entries
+    below it as they are), and log N_k = ``log_normal_full``: a triangular solve against
+    L, log det L = sum_d log L_dd read off the log-diagonal.
+
     It takes the head's raw outputs (before softmax and exp), so no probability or density
     is ever formed: the loss and its gradients stay finite and informative for points far
     from every component, where the article's clamp returns -log(eps) with zero gradient.
@@ -227,16 +364,19 @@ def mixture_nll_stable(y, p_logits, mu_out, log_sigma):
     Args:
         y: (batch, D) targets.
         p_logits: (batch, K) weight logits.
-        mu_out, log_sigma: (batch, K) for D = 1, or (batch, K, D).
+        mu_out, log_sigma: (batch, K) for D = 1, or (batch, K, D); or means (batch, K, D)
+            and log-factors (batch, K, D, D).
 
     Returns:
         scalar float32 tensor.
     """
-    y, p_logits, mu_out, log_sigma, rank = _check_head(
+    y, p_logits, mu_out, log_sigma, rank, full = _check_head(
         y, p_logits=p_logits, mu_out=mu_out, log_sigma=log_sigma
     )
     log_p = tf.nn.log_softmax(p_logits, axis=1)
-    if rank == 2:
+    if full:
+        log_normal = log_normal_full(y[:, None, :], mu_out, log_sigma)
+    elif rank == 2:
         z = (y - mu_out) * tf.exp(-log_sigma)
         log_normal = -0.5 * tf.square(z) - log_sigma - 0.5 * math.log(2 * math.pi)
     else:
@@ -247,14 +387,23 @@ def mixture_nll_stable(y, p_logits, mu_out, log_sigma):
     return -tf.reduce_mean(tf.reduce_logsumexp(log_p + log_normal, axis=1))
 
 
-def split_head(out, mixture_size, output_dim):
-    """The "out" layer's K + 2KD units in the article's order: weight logits (batch, K),
-    means and log-sigmas (batch, K) for D = 1, (batch, K, D) otherwise."""
+def split_head(out, mixture_size, output_dim, covariance="diagonal"):
+    """The "out" layer's units (``head_units``) in the article's order: weight logits
+    (..., K); means and log-sigmas (..., K) for D = 1 on a diagonal head, (..., K, D)
+    otherwise; for a full head the log-factors (..., K, D, D) (``log_factor``) in place of
+    the log-sigmas. ``out`` is (batch, units) or has more leading axes (..., units)."""
     k, d = mixture_size, output_dim
-    if d == 1:
+    if d == 1 and covariance == "diagonal" and out.shape.rank == 2:
         return tf.split(out, 3, 1)  # p, mu_out, sigma: logits, means, log-sigmas
-    p, mu_out, sigma = tf.split(out, [k, k * d, k * d], 1)
-    return p, tf.reshape(mu_out, (-1, k, d)), tf.reshape(sigma, (-1, k, d))
+    lead = tf.shape(out)[: out.shape.rank - 1]  # a static slice, as XLA needs
+    p = out[..., :k]
+    mu_out = tf.reshape(out[..., k : k + k * d], tf.concat([lead, [k, d]], 0))
+    log_diag = tf.reshape(out[..., k + k * d : k + 2 * k * d], tf.concat([lead, [k, d]], 0))
+    if covariance == "diagonal":
+        return p, mu_out, log_diag
+    below = out[..., k + 2 * k * d :]
+    below = tf.reshape(below, tf.concat([lead, [k, d * (d - 1) // 2]], 0))
+    return p, mu_out, log_factor(log_diag, below)
 
 
 def build_mdn(
@@ -267,6 +416,7 @@ def build_mdn(
     activation="relu",
     input_dim=1,
     output_dim=1,
+    covariance="diagonal",
 ):
     """The article's Mixture Density Network, in the default graph.
 
@@ -277,6 +427,9 @@ def build_mdn(
     Several inputs and outputs: x is (None, input_dim) and y (None, D) with D = output_dim.
     For D > 1 the "out" layer has K + 2KD units, split in the same order; ``mu_out`` and
     ``sigma_out`` are then (batch, K, D), each component a diagonal Gaussian.
+    ``covariance="full"``: covariances L L^T, "out" of K + KD + KD(D+1)/2 units
+    (``head_units``), ``sigma_out`` the Cholesky factor L (batch, K, D, D), its diagonal
+    exp'd, and ``log_sigma`` the log-factor (``log_factor``), which the losses take.
 
     Beyond the article: ``stable_loss=True`` trains on ``mixture_nll_stable`` instead
     (``epsilon`` is then unused), and ``weight_decay`` > 0 adds
@@ -295,6 +448,7 @@ def build_mdn(
     resolve_activation(activation)
     input_dim = _checks.positive_int("input_dim", input_dim)
     output_dim = _checks.positive_int("output_dim", output_dim)
+    covariance = check_covariance(covariance)
     x, y = _placeholders(input_dim, output_dim)
 
     # the article's layers, then the head: softmax weights, means, exp sigmas
@@ -302,10 +456,11 @@ def build_mdn(
     hidden = x
     for i, units in enumerate(hidden_units, start=1):
         hidden = dense(hidden, units=units, activation=activation, name=f"hidden{i}")
-    out = dense(hidden, units=mixture_size + 2 * mixture_size * output_dim, name="out")
-    p, mu_out, sigma = split_head(out, mixture_size, output_dim)
+    out = dense(hidden, units=head_units(mixture_size, output_dim, covariance), name="out")
+    p, mu_out, sigma = split_head(out, mixture_size, output_dim, covariance)
     p_out = tf.nn.softmax(p, name="prob_dist")
-    sigma_out = tf.exp(sigma, name="sigma")
+    full = covariance == "full"  # then the Cholesky factor, exp on its diagonal only
+    sigma_out = tf.identity(factor_from_log(sigma), "sigma") if full else tf.exp(sigma, "sigma")
 
     nll = mixture_nll_stable(y, p, mu_out, sigma)
     loss = nll if stable_loss else mixture_nll(y, p_out, mu_out, sigma_out, epsilon=epsilon)
@@ -326,6 +481,7 @@ def build_mdn(
         "activation": activation,
         "input_dim": input_dim,
         "output_dim": output_dim,
+        "covariance": covariance,
     }
     return MDN(
         x=x,

@@ -1,15 +1,58 @@
-"""Numpy functions of the mixtures an MDN predicts: sampling, the exact NLL, density, mode.
+"""Numpy functions of the mixtures an MDN predicts: sampling, the exact NLL, density, mode,
+moments, marginals and conditionals.
 
 One layout everywhere: weights p (N, K); means mu and standard deviations sigma (N, K) for
 one output dimension, (N, K, D) for D, each component a diagonal Gaussian
 
-    N(y; mu_k, diag sigma_k^2) = prod_d N(y_d; mu_kd, sigma_kd).
+    N(y; mu_k, diag sigma_k^2) = prod_d N(y_d; mu_kd, sigma_kd);
+
+or, for full covariances, means (N, K, D) and in sigma's place the lower-triangular
+Cholesky factors L (N, K, D, D) with a positive diagonal: N(y; mu_k, L_k L_k^T). Every
+function takes either layout in its ``sigma_val`` argument.
 """
 
 import numpy as np
 from scipy.special import logsumexp, ndtr, softmax
 
 from mdn_tf import _checks
+
+
+def _solve(factor, r):
+    """z with L z = r by forward substitution: L (..., D, D) lower-triangular, r (..., D),
+    broadcasting; returns float64 (...broadcast, D)."""
+    d = r.shape[-1]
+    z = np.empty(np.broadcast_shapes(factor.shape[:-1], r.shape))
+    for i in range(d):
+        z[..., i] = (r[..., i] - np.sum(factor[..., i, :i] * z[..., :i], axis=-1)) / factor[
+            ..., i, i
+        ]
+    return z
+
+
+def _half_distance_and_log_det(dev, sigma):
+    """(|z|^2 / 2, log sqrt det Sigma) per component for deviations dev = y - mu (..., D):
+    z = dev / sigma for diagonal sigma (..., D), z = L^-1 dev for factors (..., D, D)."""
+    if sigma.ndim == dev.ndim:
+        z = dev / sigma
+        return 0.5 * np.sum(z * z, axis=-1), np.sum(np.log(sigma), axis=-1)
+    z = _solve(sigma, dev)
+    log_det = np.sum(np.log(np.diagonal(sigma, axis1=-2, axis2=-1)), axis=-1)
+    return 0.5 * np.sum(z * z, axis=-1), log_det
+
+
+def _covariances(sigma):
+    """Each component's covariance (N, K, D, D) from sigma (N, K, D) or factors L."""
+    if sigma.ndim == 3:
+        return sigma[..., :, None] ** 2 * np.eye(sigma.shape[-1])
+    return sigma @ np.swapaxes(sigma, -1, -2)
+
+
+def _one_dimensional(sigma, d, func):
+    """sigma as (N, K, 1) for a one-output function (``mixture_cdf``, ``mixture_quantile``);
+    a (N, K, 1, 1) factor is that sigma."""
+    if d != 1:
+        raise ValueError(f"{func} takes one output dimension, got D = {d}")
+    return sigma[..., 0] if sigma.ndim == 4 else sigma
 
 
 def _targets(name, y, p, d):
@@ -25,7 +68,8 @@ def sample_from_mixture(
     """Sample y from each row's Gaussian mixture.
 
     For every row n and draw s: pick component k with probability q[n, k], then
-    y[n, s] = mu[n, k] + sqrt(sigma_temperature) * sigma[n, k] * z,  z ~ N(0, I_D), where
+    y[n, s] = mu[n, k] + sqrt(sigma_temperature) * sigma[n, k] * z,  z ~ N(0, I_D)
+    (L[n, k] z for full covariances: covariance sigma_temperature * L L^T), where
 
         q[n, k] = p[n, k]^(1 / temperature) / sum_j p[n, j]^(1 / temperature)
 
@@ -36,9 +80,9 @@ def sample_from_mixture(
 
     Args:
         p_val: (N, K) weights (rows sum to 1).
-        mu_val, sigma_val: (N, K) means and sigmas >= 0, or (N, K, D). A sigma of 0 (a
-            float32 ``exp`` that underflowed, far outside the training data) draws the
-            component's mean.
+        mu_val, sigma_val: (N, K) means and sigmas >= 0, or (N, K, D); or means (N, K, D)
+            and Cholesky factors (N, K, D, D). A sigma of 0 (a float32 ``exp`` that
+            underflowed, far outside the training data) draws the component's mean.
         samples_per_x: draws per row (the article uses 10).
         rng: a ``numpy.random.Generator``, an int seed, or None (fresh entropy).
         temperature: tau > 0 for the component choice.
@@ -63,10 +107,11 @@ def sample_from_mixture(
     comp = np.minimum((u > cdf[:, None, :]).sum(axis=2), k - 1)  # (N, S)
     rows = np.arange(n)[:, None]
     z = rng.standard_normal(size=(n, samples_per_x, mu.shape[2]))
-    scale = sigma[rows, comp]  # (N, S, D)
+    scale = sigma[rows, comp]  # (N, S, D), or (N, S, D, D) factors
     if sigma_temperature != 1.0:
         scale = np.sqrt(sigma_temperature) * scale
-    y = mu[rows, comp] + scale * z
+    step = np.einsum("nsde,nse->nsd", scale, z) if scale.ndim == 4 else scale * z
+    y = mu[rows, comp] + step
     return y if np.ndim(mu_val) == 3 else y[:, :, 0]
 
 
@@ -75,6 +120,9 @@ def mixture_log_likelihood(p_val, mu_val, sigma_val, y):
 
         log p(y_n) = logsumexp_k [ log p_nk - sum_d (y_nd - mu_nkd)^2 / (2 sigma_nkd^2)
                                    - sum_d log sigma_nkd - D log(2 pi) / 2 ]
+
+    and for Cholesky factors L: log p_nk - |L_nk^-1 (y_n - mu_nk)|^2 / 2 - sum_d log L_nkdd
+    - D log(2 pi) / 2, the solve by forward substitution.
 
     Finite for any finite y and sigma > 0 (a point 1e4 standard deviations from every
     mean scores about -5e7 instead of log 0), down to where (y - mu) / sigma itself
@@ -92,14 +140,9 @@ def mixture_log_likelihood(p_val, mu_val, sigma_val, y):
     y = _targets("y", y, p, d)
     # log 0 = -inf for an unused component, and z * z = inf for a point 1e154 sigmas away,
     # are both the right answer
-    with np.errstate(divide="ignore", over="ignore"):
-        z = (y[:, None, :] - mu) / sigma  # (N, K, D)
-        log_terms = (
-            np.log(p)
-            - np.sum(0.5 * z * z, axis=2)
-            - np.sum(np.log(sigma), axis=2)
-            - 0.5 * d * np.log(2 * np.pi)
-        )
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        half, log_det = _half_distance_and_log_det(y[:, None, :] - mu, sigma)  # (N, K)
+        log_terms = np.log(p) - half - log_det - 0.5 * d * np.log(2 * np.pi)
     return logsumexp(log_terms, axis=1)
 
 
@@ -112,7 +155,8 @@ def held_out_nll(p_val, mu_val, sigma_val, y):
 
 
 def mixture_density(p_val, mu_val, sigma_val, y_grid):
-    """Density of each row's mixture on a grid of y: sum_k p_k prod_d N(y_d; mu_kd, sigma_kd).
+    """Density of each row's mixture on a grid of y: sum_k p_k prod_d N(y_d; mu_kd, sigma_kd),
+    or sum_k p_k N(y; mu_k, L_k L_k^T) for Cholesky factors.
 
     Args:
         p_val, mu_val, sigma_val: mixture parameters, as ``sample_from_mixture``.
@@ -123,6 +167,12 @@ def mixture_density(p_val, mu_val, sigma_val, y_grid):
     """
     p, mu, sigma, d = _checks.mixture(p_val, mu_val, sigma_val)
     y = _checks.matrix("y_grid", y_grid, width=d)  # (M, D)
+    if sigma.ndim == 4:
+        half, log_det = _half_distance_and_log_det(
+            y[None, :, None, :] - mu[:, None], sigma[:, None]
+        )
+        norm = np.exp(log_det) * (2 * np.pi) ** (d / 2)  # (N, M, K)
+        return np.sum(p[:, None, :] * np.exp(-half) / norm, axis=2)
     z = (y[None, :, None, :] - mu[:, None]) / sigma[:, None]  # (N, M, K, D)
     kernel = np.prod(np.exp(-0.5 * z * z), axis=3)
     norm = np.prod(np.sqrt(2 * np.pi) * sigma[:, None], axis=3)
@@ -138,15 +188,15 @@ def mixture_cdf(p_val, mu_val, sigma_val, y):
     values are uniform on [0, 1]; an overconfident one piles them near 0 and 1.
 
     Args:
-        p_val, mu_val, sigma_val: (N, K) mixture parameters (or (N, K, 1)).
+        p_val, mu_val, sigma_val: (N, K) mixture parameters (or (N, K, 1), or a
+            (N, K, 1, 1) factor).
         y: (N,) or (N, 1) points.
 
     Returns:
         float64 array (N,) in [0, 1].
     """
     p, mu, sigma, d = _checks.mixture(p_val, mu_val, sigma_val)
-    if d != 1:
-        raise ValueError(f"mixture_cdf takes one output dimension, got D = {d}")
+    sigma = _one_dimensional(sigma, d, "mixture_cdf")
     y = _targets("y", y, p, 1)
     return np.sum(p * ndtr((y[:, None, :] - mu) / sigma)[:, :, 0], axis=1)
 
@@ -167,6 +217,10 @@ def mixture_mode(p_val, mu_val, sigma_val, tol=1e-9, max_iter=1000, newton_steps
     flat to fourth order, as for two equal components 2 sigma apart, float64 cannot place
     it closer than about 1e-4 sigma: the density there varies by less than its rounding.)
 
+    With full covariances the same climb runs with precision matrices P_k = (L_k L_k^T)^-1:
+    y <- (sum_k r_k P_k)^-1 sum_k r_k P_k mu_k, and ``tol`` is relative to the row's
+    smallest principal standard deviation.
+
     Args:
         p_val, mu_val, sigma_val: mixture parameters, as ``sample_from_mixture``.
         tol: mean-shift's stopping step, relative to the smallest sigma of the row.
@@ -180,6 +234,8 @@ def mixture_mode(p_val, mu_val, sigma_val, tol=1e-9, max_iter=1000, newton_steps
     tol = _checks.positive_float("tol", tol)
     max_iter = _checks.positive_int("max_iter", max_iter)
     newton_steps = _checks.non_negative_int("newton_steps", newton_steps)
+    if sigma.ndim == 4:
+        return _mode_full(p, mu, sigma, tol, max_iter, newton_steps)
     with np.errstate(divide="ignore"):
         log_p = np.log(p)[:, None, :]  # (N, 1, K)
     precision = sigma[:, None] ** -2.0  # (N, 1, K, D)
@@ -217,10 +273,57 @@ def mixture_mode(p_val, mu_val, sigma_val, tol=1e-9, max_iter=1000, newton_steps
     return y[np.arange(len(y)), log_density.argmax(axis=1)]
 
 
+def _mode_full(p, mu, factor, tol, max_iter, newton_steps):
+    """``mixture_mode`` for Cholesky factors (N, K, D, D): mean-shift then Newton, as the
+    diagonal case, with precision matrices."""
+    inverse = np.linalg.inv(factor)  # L^-1, lower-triangular
+    precision = np.swapaxes(inverse, -1, -2) @ inverse  # (N, K, D, D)
+    with np.errstate(divide="ignore"):
+        log_p = np.log(p)[:, None, :]  # (N, 1, K)
+    log_norm = log_p - np.sum(np.log(np.diagonal(factor, axis1=2, axis2=3)), axis=2)[:, None]
+    smallest = np.sqrt(np.linalg.eigvalsh(_covariances(factor)).min(axis=(1, 2)))
+    step_tol = tol * smallest[:, None, None]  # (N, 1, 1)
+    p_mu = np.einsum("nkde,nke->nkd", precision, mu)  # P_k mu_k
+
+    def log_terms(y):  # (N, S, D) -> (N, S, K), up to a constant
+        z = _solve(factor[:, None], y[:, :, None, :] - mu[:, None])
+        return log_norm - 0.5 * np.sum(z * z, axis=3)
+
+    y = mu.copy()  # one start per component
+    for _ in range(max_iter):
+        lt = log_terms(y)
+        r = np.exp(lt - lt.max(axis=2, keepdims=True))  # (N, S, K)
+        a = np.einsum("nsk,nkde->nsde", r, precision)
+        new = np.linalg.solve(a, np.einsum("nsk,nkd->nsd", r, p_mu)[..., None])[..., 0]
+        moved = np.abs(new - y).max(axis=2, keepdims=True)
+        y = new
+        if np.all(moved <= step_tol):
+            break
+    log_density = logsumexp(log_terms(y), axis=2)  # (N, S)
+    for _ in range(newton_steps):
+        w = softmax(log_terms(y), axis=2)  # (N, S, K)
+        a = p_mu[:, None] - np.einsum("nkde,nse->nskd", precision, y)  # P_k (mu_k - y)
+        g = np.einsum("nsk,nskd->nsd", w, a)
+        hessian = (
+            np.einsum("nsk,nskd,nske->nsde", w, a, a)
+            - np.einsum("nsd,nse->nsde", g, g)
+            - np.einsum("nsk,nkde->nsde", w, precision)
+        )
+        candidate = y - np.einsum("nsde,nse->nsd", np.linalg.pinv(hessian), g)
+        candidate_density = logsumexp(log_terms(candidate), axis=2)
+        better = candidate_density > log_density
+        y = np.where(better[..., None], candidate, y)
+        log_density = np.where(better, candidate_density, log_density)
+    return y[np.arange(len(y)), log_density.argmax(axis=1)]
+
+
 def mixture_moments(p_val, mu_val, sigma_val):
     """Mean and standard deviation of each row's mixture, per output dimension:
 
-        E[y_d] = sum_k p_k mu_kd,  Var[y_d] = sum_k p_k (sigma_kd^2 + mu_kd^2) - E[y_d]^2.
+        E[y_d] = sum_k p_k mu_kd,  Var[y_d] = sum_k p_k (sigma_kd^2 + mu_kd^2) - E[y_d]^2,
+
+    (with full covariances sigma_kd^2 is (L_k L_k^T)_dd): the square root of the diagonal
+    of ``mixture_covariance``.
 
     Args:
         p_val, mu_val, sigma_val: mixture parameters, as ``sample_from_mixture``
@@ -232,8 +335,104 @@ def mixture_moments(p_val, mu_val, sigma_val):
     p, mu, sigma, _ = _checks.mixture(p_val, mu_val, sigma_val, zero_sigma=True)
     w = p[:, :, None]
     mean = np.sum(w * mu, axis=1)
-    spread = np.sum(w * (sigma**2 + (mu - mean[:, None, :]) ** 2), axis=1)  # no cancellation
+    variance = sigma**2 if sigma.ndim == 3 else np.sum(sigma**2, axis=3)  # diag of L L^T
+    spread = np.sum(w * (variance + (mu - mean[:, None, :]) ** 2), axis=1)  # no cancellation
     return mean, np.sqrt(spread)
+
+
+def mixture_covariance(p_val, mu_val, sigma_val):
+    """The covariance matrix of each row's mixture:
+
+        Cov[y] = sum_k p_k (Sigma_k + (mu_k - m)(mu_k - m)^T),  m = sum_k p_k mu_k,
+
+    Sigma_k = diag(sigma_k^2), or L_k L_k^T for Cholesky factors.
+
+    Args:
+        p_val, mu_val, sigma_val: mixture parameters, as ``sample_from_mixture``.
+
+    Returns:
+        float64 array (N, D, D).
+    """
+    p, mu, sigma, _ = _checks.mixture(p_val, mu_val, sigma_val, zero_sigma=True)
+    mean = np.einsum("nk,nkd->nd", p, mu)
+    dev = mu - mean[:, None, :]
+    within = np.einsum("nk,nkde->nde", p, _covariances(sigma))
+    return within + np.einsum("nk,nkd,nke->nde", p, dev, dev)
+
+
+def mixture_marginal(p_val, mu_val, sigma_val, dims):
+    """The mixture of each row over the outputs ``dims`` only (the others integrated out):
+
+        p(y_A) = sum_k p_k N(y_A; mu_kA, Sigma_kAA),
+
+    the weights unchanged; in the layout given: sigmas (N, K, |A|) for a diagonal
+    mixture, the Cholesky factors of Sigma_kAA (N, K, |A|, |A|) for factors.
+
+    Args:
+        p_val, mu_val, sigma_val: mixture parameters, as ``sample_from_mixture``.
+        dims: the output dimensions to keep, in that order (an int or a sequence).
+
+    Returns:
+        (p (N, K), mu (N, K, |A|), sigma (N, K, |A|) or (N, K, |A|, |A|)); (N, K) means
+        and sigmas for (N, K) input.
+    """
+    p, mu, sigma, d = _checks.mixture(p_val, mu_val, sigma_val)
+    dims = list(_checks.dims("dims", dims, d))
+    if sigma.ndim == 4:
+        cov = _covariances(sigma)[:, :, dims][:, :, :, dims]
+        return p, mu[:, :, dims], np.linalg.cholesky(cov)
+    if np.ndim(mu_val) == 2:
+        return p, mu[:, :, 0], sigma[:, :, 0]
+    return p, mu[:, :, dims], sigma[:, :, dims]
+
+
+def mixture_condition(p_val, mu_val, sigma_val, given_dims, given_values):
+    """The mixture of each row over the other outputs, given y[given_dims] = given_values:
+
+        p(y_A | y_B = b) = sum_k w_k N(y_A; mu_kA + S_kAB S_kBB^-1 (b - mu_kB),
+                                            S_kAA - S_kAB S_kBB^-1 S_kBA),
+        w_k proportional to p_k N(b; mu_kB, S_kBB)
+
+    (S_k the component's covariance; the mean and covariance are the Gaussian's conditional,
+    the Schur complement). With diagonal components the means and sigmas of A are those
+    of the components, and only the weights change. With factors, the conditional's factor
+    is the lower-right block of the Cholesky factor of S_k ordered (B, A), and its mean
+    shift that factor's lower-left block times L_kBB^-1 (b - mu_kB): no inverse is formed.
+
+    Args:
+        p_val, mu_val, sigma_val: mixture parameters, as ``sample_from_mixture``.
+        given_dims: the outputs given (an int or a sequence), at least one left over.
+        given_values: (N, |B|) their values, one row per mixture; (N,) for one.
+
+    Returns:
+        (p (N, K), mu (N, K, |A|), sigma (N, K, |A|) or factors (N, K, |A|, |A|)), A the
+        other outputs in increasing order.
+    """
+    p, mu, sigma, d = _checks.mixture(p_val, mu_val, sigma_val)
+    given = list(_checks.dims("given_dims", given_dims, d))
+    rest = [i for i in range(d) if i not in given]
+    if not rest:
+        raise ValueError(
+            f"given_dims must leave at least one of the {d} output(s) to condition, got {given}"
+        )
+    b = _targets("given_values", given_values, p, len(given))
+    if sigma.ndim == 3:
+        half, log_det = _half_distance_and_log_det(
+            b[:, None, :] - mu[:, :, given], sigma[..., given]
+        )
+        new_mu, new_sigma = mu[:, :, rest], sigma[:, :, rest]
+    else:
+        order = given + rest
+        factor = np.linalg.cholesky(_covariances(sigma)[:, :, order][:, :, :, order])
+        nb = len(given)
+        z = _solve(factor[:, :, :nb, :nb], b[:, None, :] - mu[:, :, given])  # (N, K, |B|)
+        half = 0.5 * np.sum(z * z, axis=2)
+        log_det = np.sum(np.log(np.diagonal(factor[:, :, :nb, :nb], axis1=2, axis2=3)), axis=2)
+        new_mu = mu[:, :, rest] + np.einsum("nkab,nkb->nka", factor[:, :, nb:, :nb], z)
+        new_sigma = factor[:, :, nb:, nb:]
+    with np.errstate(divide="ignore"):  # a weight of 0 stays 0
+        log_w = np.log(p) - half - log_det
+    return softmax(log_w, axis=1), new_mu, new_sigma
 
 
 def mixture_quantile(p_val, mu_val, sigma_val, q, tol=1e-10):
@@ -244,15 +443,15 @@ def mixture_quantile(p_val, mu_val, sigma_val, q, tol=1e-10):
     float64's resolution, if that is coarser).
 
     Args:
-        p_val, mu_val, sigma_val: (N, K) mixture parameters (or (N, K, 1)).
+        p_val, mu_val, sigma_val: (N, K) mixture parameters (or (N, K, 1), or a
+            (N, K, 1, 1) factor).
         q: probabilities in (0, 1), a scalar or a sequence of Q of them.
 
     Returns:
         float64 array (N, Q).
     """
     p, mu, sigma, d = _checks.mixture(p_val, mu_val, sigma_val)
-    if d != 1:
-        raise ValueError(f"mixture_quantile takes one output dimension, got D = {d}")
+    sigma = _one_dimensional(sigma, d, "mixture_quantile")
     q = np.atleast_1d(_checks.finite_array("q", q)).astype(float)
     if q.ndim != 1 or np.any(q <= 0) or np.any(q >= 1):
         raise ValueError(f"q must be probabilities strictly between 0 and 1, got {q}")

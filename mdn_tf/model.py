@@ -12,10 +12,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mdn_tf import _checks, saving
+from mdn_tf.graph import head_units, tril_index
 from mdn_tf.mixture import (
     held_out_nll,
     mixture_cdf,
+    mixture_condition,
+    mixture_covariance,
     mixture_log_likelihood,
+    mixture_marginal,
     mixture_mode,
     mixture_moments,
     mixture_quantile,
@@ -44,11 +48,13 @@ def _activate(activation, h):
 def member_mixtures(weights, settings, x):
     """Each member's mixture at x (n, input_dim), in its training units, as float64:
     (p (M, n, K), mu (M, n, K, D), sigma (M, n, K, D)) for M members whose weights are
-    ``weights[m] = [kernel, bias, kernel, ...]``.
+    ``weights[m] = [kernel, bias, kernel, ...]``; for ``covariance="full"`` the Cholesky
+    factors (M, n, K, D, D) in sigma's place.
 
     The forward pass of ``build_mdn``'s network, h = act(h W + b) per hidden layer, then
-    the head split in the article's order: p = softmax(logits), mu, sigma = exp(log sigma),
-    the exp in float64 (no sigma rounds to 0 far from the data).
+    the head split in the article's order: p = softmax(logits), mu, sigma = exp(log sigma)
+    (a factor's diagonal exp'd, the entries below it as they are), the exp in float64 (no
+    sigma rounds to 0 far from the data).
     """
     k, d = settings["mixture_size"], settings["output_dim"]
     layers = len(weights[0]) // 2
@@ -63,7 +69,11 @@ def member_mixtures(weights, settings, x):
     p /= p.sum(axis=-1, keepdims=True)
     shape = (*h.shape[:2], k, d)
     mu = h[..., k : k + k * d].reshape(shape)
-    sigma = np.exp(h[..., k + k * d :].reshape(shape))
+    sigma = np.exp(h[..., k + k * d : k + 2 * k * d].reshape(shape))
+    if settings.get("covariance", "diagonal") == "full":
+        below = h[..., k + 2 * k * d :].reshape((*shape[:-1], d * (d - 1) // 2))
+        row = np.concatenate([np.zeros((*shape[:-1], 1)), sigma, below], axis=-1)
+        sigma = row[..., tril_index(d)].reshape((*shape, d))  # (M, n, K, D, D)
     return p, mu, sigma
 
 
@@ -174,11 +184,28 @@ class FittedMDN:
         """The q-quantiles of y given x for one output dimension: (n, len(q))."""
         return mixture_quantile(*self.predict(x), q)
 
+    def cov(self, x):
+        """The covariance matrix of y given x (``mixture_covariance``): (n, D, D)."""
+        return mixture_covariance(*self.predict(x))
+
+    def marginal(self, dims):
+        """The model's answers about the outputs ``dims`` alone, the others integrated
+        out (``mixture_marginal``): a ``MixtureView``, e.g. ``fitted.marginal([1]).cdf(x, y1)``."""
+        return MixtureView(self, dims=dims)
+
+    def condition(self, given_dims):
+        """The model's answers about the other outputs, given the outputs ``given_dims``
+        (``mixture_condition``): a ``MixtureView`` whose questions take the given values
+        as ``given=`` (n, len(given_dims)), e.g.
+        ``fitted.condition([0]).quantile(x, [0.1, 0.9], given=y0)``."""
+        return MixtureView(self, given_dims=given_dims)
+
     def predict(self, x):
         """Mixture parameters at inputs x (n, input_dim), or (n,) for one input: float64
         arrays p (n, K * members), mu and sigma (n, K * members) for D = 1 or
         (n, K * members, D); members' components side by side, each weight divided by
-        the number of members.
+        the number of members. A full-covariance model returns (p, mu, scale_tril): mu
+        (n, K * members, D) and the Cholesky factors (n, K * members, D, D), any D.
 
         One forward pass of every member in numpy (``member_mixtures``), in float64 from
         the float32 weights; sigma is exp(log_sigma) in float64: far from the data a float32
@@ -192,15 +219,97 @@ class FittedMDN:
         ]
         p, mu, sigma = (np.concatenate(a, axis=1) for a in zip(*parts))  # (M, n, K, ...)
         m, n, k, d = mu.shape
+        full = sigma.ndim == 5
         p_val = p.transpose(1, 0, 2).reshape(n, m * k) / m
         mu_val = mu.transpose(1, 0, 2, 3).reshape(n, m * k, d)
-        sigma_val = sigma.transpose(1, 0, 2, 3).reshape(n, m * k, d) * self.sigma_scale
-        if self._scaling is not None:  # back to the data's units
+        sigma_val = np.moveaxis(sigma, 0, 1).reshape(n, m * k, *sigma.shape[3:])
+        sigma_val = sigma_val * self.sigma_scale
+        if self._scaling is not None:  # back to the data's units: L' = diag(scale) L
             y_shift, y_scale = self._scaling[2:]
-            mu_val, sigma_val = mu_val * y_scale + y_shift, sigma_val * y_scale
-        if d == 1:
+            mu_val = mu_val * y_scale + y_shift
+            sigma_val = sigma_val * (np.asarray(y_scale)[:, None] if full else y_scale)
+        if d == 1 and not full:
             return p_val, mu_val[:, :, 0], sigma_val[:, :, 0]
         return p_val, mu_val, sigma_val
+
+
+class MixtureView:
+    """Some outputs of a fitted model: a marginal (``FittedMDN.marginal(dims)``) or a
+    conditional (``FittedMDN.condition(given_dims)``) mixture, which answers the same
+    questions as the model, in the same layout and the data's units.
+
+    A conditional view's questions take the given outputs' values as ``given`` (n, |B|),
+    one row per row of x (``(n,)`` for one); a marginal view takes none. Outputs left:
+    the ``dims`` in their order, or the outputs not given in increasing order.
+    """
+
+    def __init__(self, fitted, dims=None, given_dims=None):
+        d = fitted.settings["output_dim"]
+        self.fitted = fitted
+        self.dims = None if dims is None else _checks.dims("dims", dims, d)
+        self.given_dims = None if given_dims is None else _checks.dims("given_dims", given_dims, d)
+        if self.given_dims is not None and len(self.given_dims) == d:
+            raise ValueError(
+                f"given_dims must leave at least one of the {d} output(s), got {list(given_dims)}"
+            )
+
+    def predict(self, x, given=None):
+        """The mixture (p, mu, sigma or factors) of the outputs left, at x (and given)."""
+        mixture = self.fitted.predict(x)
+        if self.given_dims is None:
+            if given is not None:
+                raise TypeError("a marginal view takes no given values: given must be None")
+            return mixture_marginal(*mixture, self.dims)
+        if given is None:
+            raise TypeError(
+                f"given must hold the values of outputs {list(self.given_dims)}, "
+                f"(n, {len(self.given_dims)}), for a conditional view"
+            )
+        return mixture_condition(*mixture, self.given_dims, given)
+
+    def log_prob(self, x, y, given=None):
+        """log p(y | x[, given]) per row: (n,)."""
+        return mixture_log_likelihood(*self.predict(x, given), y)
+
+    def nll(self, x, y, given=None):
+        """-mean(log_prob(x, y, given)), a float."""
+        return held_out_nll(*self.predict(x, given), y)
+
+    def sample(
+        self, x, samples_per_x=1, given=None, temperature=1.0, sigma_temperature=1.0, rng=None
+    ):
+        """Draws of the outputs left: (n, samples_per_x, D_left)."""
+        return sample_from_mixture(
+            *self.predict(x, given),
+            samples_per_x=samples_per_x,
+            rng=rng,
+            temperature=temperature,
+            sigma_temperature=sigma_temperature,
+        )
+
+    def mean(self, x, given=None):
+        """E[y_left | x[, given]]: (n, D_left)."""
+        return mixture_moments(*self.predict(x, given))[0]
+
+    def std(self, x, given=None):
+        """Standard deviations of the outputs left: (n, D_left)."""
+        return mixture_moments(*self.predict(x, given))[1]
+
+    def cov(self, x, given=None):
+        """Covariance matrices of the outputs left: (n, D_left, D_left)."""
+        return mixture_covariance(*self.predict(x, given))
+
+    def mode(self, x, given=None):
+        """The most probable value of the outputs left: (n, D_left)."""
+        return mixture_mode(*self.predict(x, given))
+
+    def cdf(self, x, y, given=None):
+        """P(Y_left <= y | x[, given]) when one output is left: (n,)."""
+        return mixture_cdf(*self.predict(x, given), y)
+
+    def quantile(self, x, q, given=None):
+        """The q-quantiles of the one output left: (n, len(q))."""
+        return mixture_quantile(*self.predict(x, given), q)
 
 
 def load_mdn(path):
@@ -222,8 +331,10 @@ def load_mdn(path):
         layers = _checks.positive_int("layers", model["layers"])
     except (TypeError, ValueError, KeyError) as err:
         raise ValueError(f"{file}: {err}") from None
+    settings.setdefault("covariance", "diagonal")  # what folders before full covariances hold
     k, d = settings["mixture_size"], settings["output_dim"]
-    widths = (settings["input_dim"], *settings["hidden_units"], k * (1 + 2 * d))
+    units = head_units(k, d, settings["covariance"])
+    widths = (settings["input_dim"], *settings["hidden_units"], units)
     if len(widths) - 1 != layers:
         raise ValueError(f"{file}: {layers} layers, but its settings build {len(widths) - 1}")
     weights = []

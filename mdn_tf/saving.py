@@ -10,8 +10,9 @@ A saved model is a folder of two files:
 - ``weights.npz``: every member's kernels and biases, ``m<i>_l<j>_kernel`` and
   ``m<i>_l<j>_bias`` (loaded with ``allow_pickle=False``: loading runs no code).
 
-Format version 1 is what every mdn_tf release has written; a folder of another version is
-refused with an error naming both versions.
+Format version 1 is what every mdn_tf release has written (a folder without a
+``covariance`` setting is a diagonal model, as every model was before full covariances);
+a folder of another version is refused with an error naming both versions.
 
 ``write`` puts the files in a temporary folder beside the target and renames it into
 place, so an interrupted save leaves nothing under the name. ``read`` checks each file and
@@ -44,6 +45,7 @@ SETTINGS = (
     "activation",
     "input_dim",
     "output_dim",
+    "covariance",
 )
 
 

@@ -42,7 +42,15 @@ import numpy as np
 
 from mdn_tf._tf import tf, tf1
 from mdn_tf.engine import ADAM_EPSILON, BETA1, BETA2, intra_op_threads
-from mdn_tf.graph import build_mdn, resolve_activation
+from mdn_tf.graph import (
+    build_mdn,
+    density_full_clamped,
+    factor_from_log,
+    head_units,
+    log_normal_full,
+    resolve_activation,
+    split_head,
+)
 
 STEPS_PER_CALL = 200  # training steps one call of the program runs at most
 ROWS_PER_CALL = 2_000_000  # and batch rows per member (full batches of many points)
@@ -51,7 +59,7 @@ ROWS_PER_CALL = 2_000_000  # and batch rows per member (full batches of many poi
 def forward(params, x, settings):
     """The network on stacked inputs x (M, N, input_dim) with stacked weights ``params``
     (kernel (M, in, out), bias (M, out), ...): logits (M, N, K), means and log-sigmas
-    (M, N, K, D)."""
+    (M, N, K, D), or log-factors (M, N, K, D, D) for a full covariance."""
     activation = resolve_activation(settings["activation"])
     h = tf.transpose(x, (0, 2, 1))  # (M, input_dim, N): feature-major
     layers = len(params) // 2
@@ -60,13 +68,9 @@ def forward(params, x, settings):
         h = tf.matmul(kernel, h, transpose_a=True) + bias[:, :, None]
         if i < layers - 1 and activation is not None:
             h = activation(h)
+    out = tf.transpose(h, (0, 2, 1))  # (M, N, units)
     k, d = settings["mixture_size"], settings["output_dim"]
-    out = tf.transpose(h, (0, 2, 1))  # (M, N, K + 2 K D)
-    shape = tf.concat([tf.shape(out)[:2], [k, d]], 0)
-    logits = out[:, :, :k]
-    mu = tf.reshape(out[:, :, k : k + k * d], shape)
-    log_sigma = tf.reshape(out[:, :, k + k * d :], shape)
-    return logits, mu, log_sigma
+    return split_head(out, k, d, settings["covariance"])
 
 
 def row_nll(head, y, settings, exact=False):
@@ -76,9 +80,19 @@ def row_nll(head, y, settings, exact=False):
         clamped:          -log max( sum_k p_k prod_d N(y_d; mu_kd, max(sigma_kd, eps)), eps )
 
     the clamped form being the article's loss (``mixture_nll``) when ``stable_loss`` is
-    False and ``exact`` is not asked for."""
+    False and ``exact`` is not asked for; a full covariance's terms are those of
+    ``mixture_nll_stable`` and ``mixture_nll`` with a factor."""
     logits, mu, log_sigma = head
     y = y[:, :, None, :]  # (M, N, 1, D) against (M, N, K, D)
+    if settings["covariance"] == "full":
+        if exact or settings["stable_loss"]:
+            log_p = tf.nn.log_softmax(logits, axis=2)
+            return -tf.reduce_logsumexp(log_p + log_normal_full(y, mu, log_sigma), axis=2)
+        eps = settings["epsilon"]
+        normal = density_full_clamped(y, mu, factor_from_log(log_sigma), eps)
+        return -tf.math.log(
+            tf.maximum(tf.reduce_sum(normal * tf.nn.softmax(logits, axis=2), 2), eps)
+        )
     if exact or settings["stable_loss"]:
         z = (y - mu) * tf.exp(-log_sigma)
         log_normal = tf.reduce_sum(-0.5 * tf.square(z) - log_sigma, axis=3)
@@ -291,8 +305,8 @@ class _Session:
 
     def __init__(self, settings):
         d_in, d_out = settings["input_dim"], settings["output_dim"]
-        k = settings["mixture_size"]
-        widths = (d_in, *settings["hidden_units"], k * (1 + 2 * d_out))
+        units = head_units(settings["mixture_size"], d_out, settings["covariance"])
+        widths = (d_in, *settings["hidden_units"], units)
         shapes = [s for a, b in zip(widths[:-1], widths[1:]) for s in ((a, b), (b,))]
         self.graph = tf.Graph()
         with self.graph.as_default():

@@ -52,11 +52,13 @@ def pytest_configure(config):
 
 # nbval re-runs these notebooks in make test-slow, not make test: notebook 4 trains an
 # 8-network ensemble and alone takes most of make test's budget; notebook 5 trains two
-# networks for 8000 epochs in all; notebook 6 an ensemble of 5 (about 10 s)
+# networks for 8000 epochs in all; notebook 6 an ensemble of 5 (about 10 s); notebook 7 two
+# ensembles on 5000 points (about 45 s)
 SLOW_NOTEBOOKS = {
     "04_evaluation.ipynb",
     "05_robot_arm_inverse_kinematics.ipynb",
     "06_your_own_data.ipynb",
+    "07_correlated_outputs.ipynb",
 }
 
 

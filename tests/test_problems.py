@@ -88,6 +88,17 @@ def test_true_nlls_of_the_simulated_problems_match_closed_forms():
     assert abs(sine_truth - mdn_tf.bayes_optimal_nll()) < 4 * 0.7 / math.sqrt(4000)
     *_, scaled_truth = PROBLEMS["scaled sine"].splits(0, n_test=4000)[0]
     assert math.isclose(scaled_truth, sine_truth + math.log(1e-3), rel_tol=1e-9)
+    # correlated: log(2 pi) + log(0.2^2) + 1 + E[log(1 - rho^2)] / 2, rho = 0.9 x, x ~ U(-1, 1),
+    # where int_0^1 log(1 - a^2 u^2) du = ((1 + a) log(1 + a) - (1 - a) log(1 - a) - 2a) / a
+    a = 0.9
+    mean_log = ((1 + a) * math.log(1 + a) - (1 - a) * math.log(1 - a) - 2 * a) / a
+    expected = math.log(2 * math.pi) + math.log(0.04) + 1 + 0.5 * mean_log
+    *_, truth = PROBLEMS["correlated"].splits(0)[0]
+    assert abs(truth - expected) < 4 * 1.2 / math.sqrt(N_TEST)  # the per-point sd is < 1.2
+    x, y, *_ = PROBLEMS["correlated"].splits(0, truth=False)[0]
+    rows = np.abs(x[:, 0] - 0.7) < 0.1  # the sample correlation of the residuals near x = 0.7
+    residual = y - mdn_tf.problems.correlated_moments(x)[0]
+    assert np.corrcoef(residual[rows].T)[0, 1] == pytest.approx(0.63, abs=0.1)
 
 
 def test_problem_splits():

@@ -120,6 +120,14 @@ def test_engine_with_several_inputs_and_outputs():
     y = np.concatenate([y, -2 * y + x[:, :1]], axis=1)  # D = 2
     options = {"mixture_size": 4, "hidden_units": (16, 8)}
     _assert_same_steps(_train(options, "engine", 10, x, y), _train(options, "step", 10, x, y), 10)
+    # full covariances, with the clamped loss and the stable one; the graph loop bit for bit
+    for stable in (False, True):
+        options = {"mixture_size": 3, "hidden_units": (16,), "covariance": "full"}
+        options["stable_loss"] = stable
+        step = _train(options, "step", 10, x, y)
+        _assert_same_steps(_train(options, "engine", 10, x, y), step, 10)
+        loop = _train(options, "loop", 10, x, y)
+        np.testing.assert_array_equal(loop[0], step[0])
 
 
 @pytest.mark.slow

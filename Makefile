@@ -50,7 +50,7 @@ test-unit: $(STAMP)  ## unit tests only
 test-notebooks: $(STAMP)  ## nbval only: re-run the notebooks, compare with their stored outputs
 	$(PY) -m pytest -q $(NBVAL) $(NOTEBOOKS)
 
-evaluate: $(STAMP)  ## score the recipes: the sine against its bound, the arm, the 8-problem suite (~20 min)
+evaluate: $(STAMP)  ## score the recipes: the sine against its bound, the arm, the 9-problem suite, diagonal against full covariances (~30 min)
 	$(PY) -m mdn_tf.evaluate
 
 bench: $(STAMP)  ## time training and fit_mdn against the machine's matmul floor and peer stacks (~10 min)

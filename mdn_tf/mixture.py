@@ -219,7 +219,8 @@ def mixture_mode(p_val, mu_val, sigma_val, tol=1e-9, max_iter=1000, newton_steps
 
     With full covariances the same climb runs with precision matrices P_k = (L_k L_k^T)^-1:
     y <- (sum_k r_k P_k)^-1 sum_k r_k P_k mu_k, and ``tol`` is relative to the row's
-    smallest principal standard deviation.
+    smallest principal standard deviation (its smallest sigma, for diagonal components).
+    A start leaves the climb once it has converged, and Newton runs once per distinct top.
 
     Args:
         p_val, mu_val, sigma_val: mixture parameters, as ``sample_from_mixture``.
@@ -234,87 +235,78 @@ def mixture_mode(p_val, mu_val, sigma_val, tol=1e-9, max_iter=1000, newton_steps
     tol = _checks.positive_float("tol", tol)
     max_iter = _checks.positive_int("max_iter", max_iter)
     newton_steps = _checks.non_negative_int("newton_steps", newton_steps)
-    if sigma.ndim == 4:
-        return _mode_full(p, mu, sigma, tol, max_iter, newton_steps)
-    with np.errstate(divide="ignore"):
-        log_p = np.log(p)[:, None, :]  # (N, 1, K)
-    precision = sigma[:, None] ** -2.0  # (N, 1, K, D)
-    log_norm = log_p - np.sum(np.log(sigma), axis=2)[:, None, :]  # (N, 1, K)
-    step_tol = tol * sigma.min(axis=(1, 2))[:, None, None]  # (N, 1, 1)
-
-    def log_terms(y):  # y (N, S, D) -> log p_k N(y; mu_k, sigma_k) up to a constant, (N, S, K)
-        z = (y[:, :, None, :] - mu[:, None]) * np.sqrt(precision)
-        return log_norm - 0.5 * np.sum(z * z, axis=3)
-
-    y = mu.copy()  # (N, S = K, D): one start per component
-    for _ in range(max_iter):
-        lt = log_terms(y)
-        r = np.exp(lt - lt.max(axis=2, keepdims=True))[..., None]  # (N, S, K, 1)
-        new = np.sum(r * precision * mu[:, None], axis=2) / np.sum(r * precision, axis=2)
-        moved = np.abs(new - y).max(axis=2, keepdims=True)
-        y = new
-        if np.all(moved <= step_tol):
-            break
-    log_density = logsumexp(log_terms(y), axis=2)  # (N, S)
-    for _ in range(newton_steps):
-        w = softmax(log_terms(y), axis=2)[..., None]  # responsibilities (N, S, K, 1)
-        a = precision * (mu[:, None] - y[:, :, None, :])  # (N, S, K, D)
-        g = np.sum(w * a, axis=2)  # gradient of log p(y), (N, S, D)
-        hessian = (
-            np.einsum("nsk,nskd,nske->nsde", w[..., 0], a, a)
-            - np.einsum("nsd,nse->nsde", g, g)
-            - np.einsum("nskd->nsd", w * precision)[..., None] * np.eye(y.shape[2])
-        )
-        candidate = y - np.einsum("nsde,nse->nsd", np.linalg.pinv(hessian), g)
-        candidate_density = logsumexp(log_terms(candidate), axis=2)
-        better = candidate_density > log_density
-        y = np.where(better[..., None], candidate, y)
-        log_density = np.where(better, candidate_density, log_density)
-    return y[np.arange(len(y)), log_density.argmax(axis=1)]
+    factor = sigma if sigma.ndim == 4 else sigma[..., None] * np.eye(sigma.shape[2])
+    return _mode_full(p, mu, factor, tol, max_iter, newton_steps)
 
 
 def _mode_full(p, mu, factor, tol, max_iter, newton_steps):
-    """``mixture_mode`` for Cholesky factors (N, K, D, D): mean-shift then Newton, as the
-    diagonal case, with precision matrices."""
+    """``mixture_mode`` on Cholesky factors (N, K, D, D) (diagonal sigmas as diagonal
+    factors): mean-shift, then Newton, with precision matrices.
+
+    The N K starts are kept as one flat list: a start leaves the mean-shift loop once it
+    moves by no more than ``tol`` (so a slow climb does not hold the others), and Newton
+    runs on one start per distinct top of each row (starts that ended within 100 ``tol``
+    of a higher one are dropped).
+    """
+    n, k, d = mu.shape
     inverse = np.linalg.inv(factor)  # L^-1, lower-triangular
     precision = np.swapaxes(inverse, -1, -2) @ inverse  # (N, K, D, D)
     with np.errstate(divide="ignore"):
-        log_p = np.log(p)[:, None, :]  # (N, 1, K)
-    log_norm = log_p - np.sum(np.log(np.diagonal(factor, axis1=2, axis2=3)), axis=2)[:, None]
-    smallest = np.sqrt(np.linalg.eigvalsh(_covariances(factor)).min(axis=(1, 2)))
-    step_tol = tol * smallest[:, None, None]  # (N, 1, 1)
-    p_mu = np.einsum("nkde,nke->nkd", precision, mu)  # P_k mu_k
+        log_norm = np.log(p) - np.sum(np.log(np.diagonal(factor, axis1=2, axis2=3)), axis=2)
+    smallest = np.sqrt(np.linalg.eigvalsh(_covariances(factor)).min(axis=(1, 2)))  # (N,)
+    step_tol = tol * smallest
+    white_mu = np.einsum("nkde,nke->nkd", inverse, mu)  # L^-1 mu
+    p_mu = np.einsum("nkde,nke->nkd", precision, mu)  # P mu
 
-    def log_terms(y):  # (N, S, D) -> (N, S, K), up to a constant
-        z = _solve(factor[:, None], y[:, :, None, :] - mu[:, None])
-        return log_norm - 0.5 * np.sum(z * z, axis=3)
+    def log_terms(rows, y):  # starts' rows (A,), points (A, D) -> (A, K), up to a constant
+        z = np.einsum("akde,ae->akd", inverse[rows], y) - white_mu[rows]
+        return log_norm[rows] - 0.5 * np.sum(z * z, axis=2)
 
-    y = mu.copy()  # one start per component
+    rows = np.repeat(np.arange(n), k)  # start i climbs in row rows[i], from mu[row, i % k]
+    y = mu.reshape(n * k, d).copy()
+    active = np.arange(n * k)
     for _ in range(max_iter):
-        lt = log_terms(y)
-        r = np.exp(lt - lt.max(axis=2, keepdims=True))  # (N, S, K)
-        a = np.einsum("nsk,nkde->nsde", r, precision)
-        new = np.linalg.solve(a, np.einsum("nsk,nkd->nsd", r, p_mu)[..., None])[..., 0]
-        moved = np.abs(new - y).max(axis=2, keepdims=True)
-        y = new
-        if np.all(moved <= step_tol):
+        at = rows[active]
+        lt = log_terms(at, y[active])
+        r = np.exp(lt - lt.max(axis=1, keepdims=True))  # (A, K)
+        a = np.einsum("ak,akde->ade", r, precision[at])
+        new = np.linalg.solve(a, np.einsum("ak,akd->ad", r, p_mu[at])[..., None])[..., 0]
+        moved = np.abs(new - y[active]).max(axis=1)
+        y[active] = new
+        active = active[moved > step_tol[at]]
+        if not len(active):
             break
-    log_density = logsumexp(log_terms(y), axis=2)  # (N, S)
+    log_density = logsumexp(log_terms(rows, y), axis=1)  # (N K,)
+    # one start per distinct top: drop a start within 100 tol of a higher one of its row
+    ys, dens = y.reshape(n, k, d), log_density.reshape(n, k)
+    close = np.abs(ys[:, :, None] - ys[:, None]).max(axis=3) <= 100 * step_tol[:, None, None]
+    higher = (dens[:, None, :] > dens[:, :, None]) | (
+        (dens[:, None, :] == dens[:, :, None]) & (np.arange(k)[None, :] < np.arange(k)[:, None])
+    )
+    keep = ~np.any(close & higher, axis=2).reshape(n * k)
+    starts, y, log_density = np.flatnonzero(keep), y[keep], log_density[keep]
+    at = rows[starts]
     for _ in range(newton_steps):
-        w = softmax(log_terms(y), axis=2)  # (N, S, K)
-        a = p_mu[:, None] - np.einsum("nkde,nse->nskd", precision, y)  # P_k (mu_k - y)
-        g = np.einsum("nsk,nskd->nsd", w, a)
+        w = softmax(log_terms(at, y), axis=1)  # (A, K)
+        grad_k = p_mu[at] - np.einsum("akde,ae->akd", precision[at], y)  # P_k (mu_k - y)
+        g = np.einsum("ak,akd->ad", w, grad_k)
         hessian = (
-            np.einsum("nsk,nskd,nske->nsde", w, a, a)
-            - np.einsum("nsd,nse->nsde", g, g)
-            - np.einsum("nsk,nkde->nsde", w, precision)
+            np.einsum("ak,akd,ake->ade", w, grad_k, grad_k)
+            - np.einsum("ad,ae->ade", g, g)
+            - np.einsum("ak,akde->ade", w, precision[at])
         )
-        candidate = y - np.einsum("nsde,nse->nsd", np.linalg.pinv(hessian), g)
-        candidate_density = logsumexp(log_terms(candidate), axis=2)
+        candidate = y - np.einsum("ade,ae->ad", np.linalg.pinv(hessian), g)
+        candidate_density = logsumexp(log_terms(at, candidate), axis=1)
         better = candidate_density > log_density
-        y = np.where(better[..., None], candidate, y)
+        y = np.where(better[:, None], candidate, y)
         log_density = np.where(better, candidate_density, log_density)
-    return y[np.arange(len(y)), log_density.argmax(axis=1)]
+    best = np.full(n, -np.inf)
+    np.maximum.at(best, at, log_density)
+    winner = np.zeros(n, dtype=int)
+    winner[at[::-1]] = np.arange(len(at))[::-1]  # a fallback: each row's first start
+    hit = log_density == best[at]
+    winner[at[hit][::-1]] = np.flatnonzero(hit)[::-1]  # the first start at the row's best
+    return y[winner]
 
 
 def mixture_moments(p_val, mu_val, sigma_val):

@@ -156,12 +156,17 @@ def log_factor(log_diag, below):
         log_diag: (..., D) raw log-diagonal.
         below: (..., D (D - 1) / 2) entries below the diagonal, row by row.
     """
-    d = log_diag.shape[-1]
+    d = _last_dim(log_diag)
     entries = [0.0 * log_diag[..., 0]] + [log_diag[..., i] for i in range(d)]
     entries += [below[..., i] for i in range(d * (d - 1) // 2)]
     index = tril_index(d)  # slices and stacks only: XLA-friendly, gradients included
     rows = [tf.stack([entries[index[i * d + j]] for j in range(d)], -1) for i in range(d)]
     return tf.stack(rows, axis=-2)
+
+
+def _last_dim(tensor):
+    """The static size of the last axis as an int (a ``Dimension`` under V1 behaviour)."""
+    return tf.compat.dimension_value(tensor.shape[-1])
 
 
 def _eye_mask(d):
@@ -170,13 +175,13 @@ def _eye_mask(d):
 
 def factor_from_log(log_scale):
     """The Cholesky factor L (..., D, D) of a log-factor: its diagonal exponentiated."""
-    eye = _eye_mask(log_scale.shape[-1])
+    eye = _eye_mask(_last_dim(log_scale))
     return tf.where(eye, tf.exp(tf.where(eye, log_scale, 0.0)), log_scale)
 
 
 def _diagonal(matrix):
     """The diagonal (..., D) of (..., D, D)."""
-    return tf.stack([matrix[..., i, i] for i in range(matrix.shape[-1])], axis=-1)
+    return tf.stack([matrix[..., i, i] for i in range(_last_dim(matrix))], axis=-1)
 
 
 def tril_solve(factor, r):
@@ -186,7 +191,7 @@ def tril_solve(factor, r):
         z_i = (r_i - sum_{j < i} L_ij z_j) / L_ii
     """
     z = []
-    for i in range(factor.shape[-1]):
+    for i in range(_last_dim(factor)):
         acc = r[..., i]
         for j in range(i):
             acc = acc - factor[..., i, j] * z[j]
@@ -202,7 +207,7 @@ def log_normal_full(y, mu, log_scale):
     y (..., D) broadcasting against mu (..., D); log_scale (..., D, D). Returns (...).
     """
     z = tril_solve(factor_from_log(log_scale), y - mu)
-    d = log_scale.shape[-1]
+    d = _last_dim(log_scale)
     log_det = tf.reduce_sum(_diagonal(log_scale), axis=-1)
     return -0.5 * tf.reduce_sum(tf.square(z), axis=-1) - log_det - 0.5 * d * math.log(2 * math.pi)
 
@@ -210,11 +215,11 @@ def log_normal_full(y, mu, log_scale):
 def density_full_clamped(y, mu, factor, epsilon):
     """N(y; mu, L_c L_c^T) over the last axis with the article's clamp on the factor's
     diagonal, L_c = L with max(L_dd, eps): the full-covariance ``mixture_nll`` term."""
-    eye = _eye_mask(factor.shape[-1])
+    eye = _eye_mask(_last_dim(factor))
     clamped = tf.where(eye, tf.maximum(factor, epsilon), factor)
     diag = _diagonal(clamped)
     z = tril_solve(clamped, y - mu)
-    d = factor.shape[-1]
+    d = _last_dim(factor)
     norm = (2 * math.pi) ** (d / 2) * tf.reduce_prod(diag, axis=-1)
     return tf.exp(-0.5 * tf.reduce_sum(tf.square(z), axis=-1)) / norm
 

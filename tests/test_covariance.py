@@ -246,12 +246,14 @@ def test_bad_dims_are_refused(rng, call, error, words):
 @pytest.mark.tf
 def test_full_losses_match_scipy_and_the_gradient_is_finite(sess, rng):
     tf1.set_random_seed(3)
-    mdn = mdn_tf.build_mdn(mixture_size=3, input_dim=2, output_dim=3, covariance="full")
+    mdn = mdn_tf.build_mdn(
+        mixture_size=3, hidden_units=(16,), input_dim=2, output_dim=3, covariance="full"
+    )
     assert mdn.sigma_out.shape.as_list() == [None, 3, 3, 3]
     assert mdn.log_sigma.shape.as_list() == [None, 3, 3, 3]
     assert mdn.settings["covariance"] == "full"
     out_kernel = mdn.layers[-1][0]
-    assert out_kernel.shape.as_list() == [128, 3 + 9 + 18]  # K + KD + KD(D+1)/2
+    assert out_kernel.shape.as_list() == [16, 3 + 9 + 18]  # K + KD + KD(D+1)/2
     sess.run(tf1.global_variables_initializer())
     x, y = rng.normal(size=(30, 2)), rng.normal(size=(30, 3))
     feed = {mdn.x: x, mdn.y: y}

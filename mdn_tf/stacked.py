@@ -354,7 +354,10 @@ _SESSIONS_LOCK = threading.Lock()
 
 
 def _session(settings):
-    """The process's ``_Session`` for ``settings``, built on first use."""
+    """The process's ``_Session`` for ``settings``, built on first use; a settings dict
+    without ``covariance`` (written before full covariances) is build_mdn's default,
+    "diagonal"."""
+    settings = {"covariance": "diagonal", **settings}
     key = tuple(sorted(settings.items()))
     with _SESSIONS_LOCK:
         if key not in _SESSIONS:

@@ -35,14 +35,14 @@ lab: $(STAMP)  ## open the notebooks in JupyterLab, with the thread and oneDNN s
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-# the longest jobs first (the TF1-mode subprocess, then the notebooks), so the two workers
-# finish together
-FIRST := tests/test_tf1_modes.py
+# files go to the workers in the order tests/conftest.py sorts them (the longest first), so
+# the two workers finish together
+XDIST := -n 2 --dist loadfile --no-loadscope-reorder
 test: $(STAMP)  ## unit tests (both TF1 modes) and nbval on the stored notebooks, on 2 workers
-	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow" $(NBVAL) $(FIRST) $(call reverse,$(NOTEBOOKS)) tests
+	$(PY) -m pytest -q $(XDIST) -m "not slow" $(NBVAL) $(call reverse,$(NOTEBOOKS)) tests
 
 test-slow: $(STAMP)  ## the rest: nbval on notebooks 4-5, other training runs, cell re-runs, the engine, other TF1 settings
-	$(PY) -m pytest -q -n 2 --dist loadfile -m slow $(NBVAL) $(call reverse,$(NOTEBOOKS)) tests
+	$(PY) -m pytest -q $(XDIST) -m slow $(NBVAL) $(call reverse,$(NOTEBOOKS)) tests
 
 test-unit: $(STAMP)  ## unit tests only
 	$(PY) -m pytest -q -m "not slow" tests

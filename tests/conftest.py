@@ -62,10 +62,23 @@ SLOW_NOTEBOOKS = {
 }
 
 
+# the longest files first, so that under ``-n 2 --dist loadfile --no-loadscope-reorder`` (make
+# test) the two workers finish together: the TF1-mode subprocess, then the notebooks in the
+# order given on the command line, then the unit tests
+RUN_FIRST = "test_tf1_modes.py"
+
+
+def _run_order(item):
+    if item.path.name == RUN_FIRST:
+        return 0
+    return 1 if item.path.suffix == ".ipynb" else 2
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if item.path.name in SLOW_NOTEBOOKS:
             item.add_marker(pytest.mark.slow)
+    items.sort(key=_run_order)  # stable: a file's tests and a notebook's cells keep their order
 
 
 @pytest.fixture(scope="session")

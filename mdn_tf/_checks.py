@@ -76,16 +76,22 @@ def cli_int(check, name):
     return parse
 
 
-def unit_sequence(name, value):
-    """Return a non-empty tuple of positive ints (layer widths)."""
+def _int_tuple(name, value, check, what):
+    """Return ``value`` (an int or a non-empty sequence of ints) as a tuple, each entry passed
+    through ``check``; ``what`` names the entries in the messages."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = (value,)
     if isinstance(value, str) or not hasattr(value, "__iter__"):
-        raise TypeError(f"{name} must be a sequence of positive integers, got {value!r}")
-    units = tuple(positive_int(f"{name}[{i}]", u) for i, u in enumerate(value))
-    if not units:
-        raise ValueError(f"{name} must hold at least one layer width, got an empty sequence")
-    return units
+        raise TypeError(f"{name} must be a sequence of {what} (ints), got {value!r}")
+    out = tuple(check(f"{name}[{i}]", v) for i, v in enumerate(value))
+    if not out:
+        raise ValueError(f"{name} must hold one or more {what}, got an empty sequence")
+    return out
+
+
+def unit_sequence(name, value):
+    """Return a non-empty tuple of positive ints (layer widths)."""
+    return _int_tuple(name, value, positive_int, "layer widths")
 
 
 def numeric_array(name, value):
@@ -221,13 +227,7 @@ def mixture(p_val, mu_val, sigma_val, zero_sigma=False):
 def dims(name, value, d):
     """Return ``value`` (output dimensions: an int or a sequence of ints) as a tuple of
     distinct ints in [0, d), at least one, or raise TypeError/ValueError naming ``name``."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        value = (value,)
-    if isinstance(value, str) or not hasattr(value, "__iter__"):
-        raise TypeError(f"{name} must be a sequence of output dimensions (ints), got {value!r}")
-    out = tuple(non_negative_int(f"{name}[{i}]", v) for i, v in enumerate(value))
-    if not out:
-        raise ValueError(f"{name} must name at least one output dimension, got none")
+    out = _int_tuple(name, value, non_negative_int, "output dimensions")
     if max(out) >= d:
         raise ValueError(f"{name} must be output dimensions in [0, {d}), got {list(out)}")
     if len(set(out)) != len(out):

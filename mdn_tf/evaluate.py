@@ -39,7 +39,7 @@ from tqdm import tqdm
 from mdn_tf import _checks
 from mdn_tf._tf import tf, tf1
 from mdn_tf.data import arm_rms_error, make_arm_data, make_sine_data, swap_axes
-from mdn_tf.fit import _mean_and_scale, fit_mdn
+from mdn_tf.fit import TrainingDiverged, _mean_and_scale, fit_mdn
 from mdn_tf.graph import build_mlp
 from mdn_tf.mixture import held_out_nll, mixture_mode
 from mdn_tf.problems import MODELS, PROBLEMS, model_fit, pooled_truth, score
@@ -201,26 +201,51 @@ def evaluate_suite(models=MODELS, seeds=(0, 1, 2), problems=tuple(PROBLEMS), pro
 COVARIANCE_PROBLEMS = ("noisy arm", "correlated")  # the suite's problems with D > 1
 
 
+def _log_probs_both_ways(splits, seed):
+    """The default recipe's held-out log-likelihood per test point (pooled over the splits)
+    with diagonal and with full covariances, and its train seconds per fit; None for a head
+    whose training diverged."""
+    log_probs, secs = {}, {}
+    for covariance in ("diagonal", "full"):
+        parts, seconds = [], 0.0
+        for i, (x, y, x_te, y_te, _) in enumerate(splits):
+            recipe = replace(default_recipe(len(x), y.shape[1]), covariance=covariance)
+            try:
+                model = fit_mdn(x, y, recipe=recipe, seed=seed * 100 + i)  # as score() seeds
+            except TrainingDiverged:
+                parts = None
+                break
+            parts.append(model.log_prob(x_te, y_te))
+            seconds += model.train_s
+            model.close()
+        log_probs[covariance] = None if parts is None else np.concatenate(parts)
+        secs[covariance] = None if parts is None else seconds / len(splits)
+    return log_probs, secs
+
+
 def evaluate_covariance(seeds=(0, 1, 2), problems=COVARIANCE_PROBLEMS, progress=False):
     """One row per problem: the default recipe's held-out NLL with diagonal and with full
-    covariances (mean and spread over the seeds), the truth's, and train seconds."""
+    covariances (mean and spread over the seeds), the truth's, train seconds, and the
+    margin, full's log-likelihood minus diagonal's on the same test points: its mean over
+    the seeds, and its standard error within a seed (the points' paired differences'
+    standard deviation / sqrt(number of points), averaged over the seeds)."""
     rows = []
     jobs = _steps([(p, s) for p in problems for s in seeds], "covariance (2 fits)", progress)
     for name in problems:
         problem = PROBLEMS[name]
         nlls, secs, truths = {"diagonal": [], "full": []}, {"diagonal": [], "full": []}, []
+        margins, errors = [], []
         for seed in seeds:
             splits = problem.splits(seed)
             truths.append(pooled_truth(splits))
-            for covariance in nlls:
-
-                def fit(x, y, fit_seed, covariance=covariance):
-                    recipe = replace(default_recipe(len(x), y.shape[1]), covariance=covariance)
-                    return fit_mdn(x, y, recipe=recipe, seed=fit_seed)
-
-                result = score(problem, fit, seed, splits)
-                nlls[covariance].append(result["nll"])
-                secs[covariance].append(result["train_s"])
+            log_probs, seconds = _log_probs_both_ways(splits, seed)
+            for covariance, values in log_probs.items():
+                nlls[covariance].append(None if values is None else -float(values.mean()))
+                secs[covariance].append(seconds[covariance])
+            if all(values is not None for values in log_probs.values()):
+                paired = log_probs["full"] - log_probs["diagonal"]
+                margins.append(paired.mean())
+                errors.append(paired.std(ddof=1) / np.sqrt(len(paired)))
             jobs.update()
         rows.append(
             {
@@ -229,6 +254,9 @@ def evaluate_covariance(seeds=(0, 1, 2), problems=COVARIANCE_PROBLEMS, progress=
                 "truth": None if None in truths else _summary(truths),
                 "nll": {c: None if None in v else _summary(v) for c, v in nlls.items()},
                 "train_s": {c: None if None in v else _summary(v) for c, v in secs.items()},
+                "margin": None
+                if len(margins) < len(seeds)
+                else {**_summary(margins), "standard_error": round(float(np.mean(errors)), 4)},
             }
         )
     jobs.close()
@@ -238,8 +266,9 @@ def evaluate_covariance(seeds=(0, 1, 2), problems=COVARIANCE_PROBLEMS, progress=
 def covariance_to_markdown(rows):
     """The covariance rows as a markdown table (best in bold)."""
     lines = [
-        "| problem | n | truth | default, diagonal | default, full | s per fit (diagonal, full) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| problem | n | truth | default, diagonal | default, full | full better by (paired"
+        " s.e.) | s per fit (diagonal, full) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         scores = {c: v["mean"] for c, v in row["nll"].items() if v is not None}
@@ -250,6 +279,10 @@ def covariance_to_markdown(rows):
             cells.append(f"**{text}**" if covariance == best else text)
         truth = "–" if row["truth"] is None else f"{row['truth']['mean']:.3f}"
         secs = ", ".join("–" if v is None else f"{v['mean']:.1f}" for v in row["train_s"].values())
+        margin = row["margin"]
+        cells.append(
+            "–" if margin is None else f"{margin['mean']:.3f} ({margin['standard_error']:.3f})"
+        )
         lines.append(f"| {row['problem']} | {row['n']} | {truth} | {' | '.join(cells)} | {secs} |")
     return "\n".join(lines)
 

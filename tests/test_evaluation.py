@@ -328,3 +328,19 @@ def test_recipe_checks_its_batch_size():
         Recipe(batch_size=0)
     # minibatches on both engines; "xla", the per-member engine's former name, is "stacked"
     assert Recipe(batch_size=100, engine="xla").engine == "stacked"
+
+
+@pytest.mark.tf
+def test_covariance_rows_pair_the_heads_on_the_same_points(monkeypatch):
+    from mdn_tf import evaluate
+
+    tiny = mdn_tf.Recipe(epochs=10, hidden_units=(8,), mixture_size=2, engine="graph")
+    monkeypatch.setattr(evaluate, "default_recipe", lambda n, d: tiny)
+    (row,) = evaluate.evaluate_covariance(seeds=(0,), problems=("correlated",))
+    nll, margin = row["nll"], row["margin"]
+    assert row["truth"]["mean"] == pytest.approx(-0.574, abs=0.01)
+    # one seed: the margin is the difference of the two NLLs, on the same 20 000 points
+    assert margin["mean"] == pytest.approx(nll["diagonal"]["mean"] - nll["full"]["mean"], abs=2e-4)
+    assert 0 < margin["standard_error"] < 0.05 and margin["spread"] == 0
+    table = evaluate.covariance_to_markdown([row])
+    assert f"| {margin['mean']:.3f} ({margin['standard_error']:.3f}) |" in table

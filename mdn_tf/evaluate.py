@@ -10,9 +10,10 @@ H(Y | X) (``bayes_optimal_nll``), the gap between held-out NLL and bound, and th
 time.
 
 Bishop's robot arm ("arm", notebook 5): for each data seed, train a least-squares network
-and an MDN (recipe "arm") on 1000 poses, predict the angles for 1000 fresh positions (the
-MDN's most probable solution, ``mixture_mode``), and measure the RMS distance between each
-target and the position those angles reach, beside Bishop's Table 1.
+and an MDN (recipe "arm": three of Bishop's networks, averaged) on 1000 poses, predict the
+angles for 1000 fresh positions (the MDN's most probable solution, ``mixture_mode``), and
+measure the RMS distance between each target and the position those angles reach, beside
+Bishop's Table 1.
 
 Nine problems of several kinds ("suite", ``mdn_tf.problems``): simulated ones (multimodal,
 heteroscedastic, small n, two inputs and outputs, scales far from 1, 10 000 points,
@@ -120,9 +121,10 @@ def _least_squares_angles(positions, angles, new_positions, seed):
 
 
 def evaluate_arm(seeds=(0, 1, 2), n_test=N_TRAIN, progress=False):
-    """One row per model (least squares, Bishop's MDN as recipe "arm", the default recipe,
-    which has full covariances for the two angles): RMS position error over the seeds,
-    and Bishop's (None for the default, which he did not train)."""
+    """One row per model (least squares, Bishop's MDN as recipe "arm" (three networks
+    averaged), the default recipe, which has full covariances for the two angles): RMS
+    position error over the seeds, and Bishop's (None for the default, which he did not
+    train)."""
     errors = {"least squares": [], "MDN": [], "MDN, default recipe": []}
     for seed in _steps(seeds, "arm (seed: least squares, MDN, default)", progress):
         angles, positions = make_arm_data(N_TRAIN, seed=seed)

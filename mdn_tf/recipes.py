@@ -142,9 +142,12 @@ RECIPES = {
         patience=30,
     ),
     # Bishop's robot arm (notebook 5): his MDN of 2 kernels and 10 tanh units trained with
-    # BFGS; here 2 components, 20 tanh units, full-batch Adam on standardized data
+    # BFGS; here 2 components, 20 tanh units, full-batch Adam on standardized data, and three
+    # such networks averaged: one alone lands in a poorer optimum on about one seed in eight
+    # (RMS 0.0126 against 0.004), and the average's most probable solution follows the others
     "arm": Recipe(
         engine="stacked",
+        ensemble=3,
         mixture_size=2,
         hidden_units=(20,),
         activation="tanh",

@@ -10,9 +10,12 @@ A saved model is a folder of two files:
 - ``weights.npz``: every member's kernels and biases, ``m<i>_l<j>_kernel`` and
   ``m<i>_l<j>_bias`` (loaded with ``allow_pickle=False``: loading runs no code).
 
-Format version 1 is what every mdn_tf release has written (a folder without a
-``covariance`` setting is a diagonal model, as every model was before full covariances);
-a folder of another version is refused with an error naming both versions.
+Format version 1 is a model with diagonal covariances, what every mdn_tf release has
+written (a folder without a ``covariance`` setting is one, as every model was before full
+covariances). Version 2 is the same files for a model with full covariances: its out layer
+is wider, and a release that reads only version 1 refuses it with an error naming the
+version instead of failing on a shape. A folder of another version is refused with an
+error naming the versions.
 
 ``write`` puts the files in a temporary folder beside the target and renames it into
 place, so an interrupted save leaves nothing under the name. ``read`` checks each file and
@@ -32,7 +35,9 @@ import numpy as np
 from mdn_tf._version import __version__
 
 FORMAT = "mdn_tf.FittedMDN"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # diagonal covariances
+FULL_FORMAT_VERSION = 2  # full covariances: the same files, a wider out layer
+READS = (FORMAT_VERSION, FULL_FORMAT_VERSION)
 MODEL_FILE, WEIGHTS_FILE = "model.json", "weights.npz"
 # the build_mdn arguments a saved model records (the rest are the recipe's)
 SETTINGS = (
@@ -80,9 +85,10 @@ def write(path, model, arrays, overwrite=False):
     path = check_path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists: choose another path or pass overwrite=True")
+    full = model.get("settings", {}).get("covariance") == "full"
     model = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": FULL_FORMAT_VERSION if full else FORMAT_VERSION,
         "mdn_tf_version": __version__,
         **model,
     }
@@ -117,10 +123,11 @@ def _read_model(path):
         raise ValueError(f"{file}: not valid JSON ({err}); was it truncated or edited?") from None
     if not isinstance(model, dict) or model.get("format") != FORMAT:
         raise ValueError(f"{file}: not an mdn_tf model file (format {FORMAT!r} expected)")
-    if model.get("format_version") != FORMAT_VERSION:
+    if model.get("format_version") not in READS:
         raise ValueError(
             f"{file}: format version {model.get('format_version')!r}, written by mdn_tf "
-            f"{model.get('mdn_tf_version')!r}; this mdn_tf reads version {FORMAT_VERSION}"
+            f"{model.get('mdn_tf_version')!r}; this mdn_tf reads versions "
+            f"{' and '.join(map(str, READS))}"
         )
     if model.get("model_sha256") != _model_digest(model):
         raise ValueError(f"{file}: its fields differ from the SHA-256 it records: it was edited")

@@ -2,6 +2,7 @@
 marginals and conditionals, fitting, saving, and the errors."""
 
 import dataclasses
+import json
 import subprocess
 import sys
 
@@ -403,6 +404,7 @@ def test_saved_full_ensemble_predicts_the_same_in_a_fresh_process(fitted_full, t
         for i, want in enumerate(fitted_full.predict(x)):
             np.testing.assert_array_equal(got[f"arr_{i}"], want)
     assert mdn_tf.load_mdn(path).recipe.covariance == "full"
+    assert json.loads((path / "model.json").read_text())["format_version"] == 2
 
 
 @pytest.mark.tf

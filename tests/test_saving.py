@@ -222,3 +222,18 @@ def test_a_folder_saved_by_the_release_before_the_arrays_still_loads():
     with np.load(data / "v1_predict.npz") as want:
         for got, name in zip(model.predict(want["x"]), ("p", "mu", "sigma")):
             np.testing.assert_allclose(got, want[name], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("covariance, version", [("diagonal", 1), ("full", 2), (None, 1)])
+def test_the_format_version_says_which_head(tmp_path, covariance, version):
+    # full covariances widen the out layer: version 2, which a release reading only
+    # version 1 refuses by name; diagonal models (and settings from before) stay version 1
+    settings = {} if covariance is None else {"covariance": covariance}
+    path = saving.write(tmp_path / "m", {"settings": settings}, {"w": np.zeros(2)})
+    model = saving._read_model(path)
+    assert model["format_version"] == version and model["settings"] == settings
+    model["format_version"] = 3
+    model["model_sha256"] = saving._model_digest(model)
+    (path / "model.json").write_text(json.dumps(model))
+    with pytest.raises(ValueError, match="format version 3.*reads versions 1 and 2"):
+        saving._read_model(path)

@@ -78,20 +78,20 @@ def cli_int(check, name):
 
 def _int_tuple(name, value, check, what):
     """Return ``value`` (an int or a non-empty sequence of ints) as a tuple, each entry passed
-    through ``check``; ``what`` names the entries in the messages."""
+    through ``check``; ``what`` names an entry in the messages."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = (value,)
     if isinstance(value, str) or not hasattr(value, "__iter__"):
-        raise TypeError(f"{name} must be a sequence of {what} (ints), got {value!r}")
+        raise TypeError(f"{name} must be a sequence of {what}s (ints), got {value!r}")
     out = tuple(check(f"{name}[{i}]", v) for i, v in enumerate(value))
     if not out:
-        raise ValueError(f"{name} must hold one or more {what}, got an empty sequence")
+        raise ValueError(f"{name} must list at least one {what}, got an empty sequence")
     return out
 
 
 def unit_sequence(name, value):
     """Return a non-empty tuple of positive ints (layer widths)."""
-    return _int_tuple(name, value, positive_int, "layer widths")
+    return _int_tuple(name, value, positive_int, "layer width")
 
 
 def numeric_array(name, value):
@@ -227,7 +227,7 @@ def mixture(p_val, mu_val, sigma_val, zero_sigma=False):
 def dims(name, value, d):
     """Return ``value`` (output dimensions: an int or a sequence of ints) as a tuple of
     distinct ints in [0, d), at least one, or raise TypeError/ValueError naming ``name``."""
-    out = _int_tuple(name, value, non_negative_int, "output dimensions")
+    out = _int_tuple(name, value, non_negative_int, "output dimension")
     if max(out) >= d:
         raise ValueError(f"{name} must be output dimensions in [0, {d}), got {list(out)}")
     if len(set(out)) != len(out):

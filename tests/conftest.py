@@ -63,15 +63,19 @@ SLOW_NOTEBOOKS = {
 
 
 # the longest files first, so that under ``-n 2 --dist loadfile --no-loadscope-reorder`` (make
-# test) the two workers finish together: the TF1-mode subprocess, then the notebooks in the
-# order given on the command line, then the unit tests
+# test) the two workers finish together: the TF1-mode subprocess (about 15 s), the notebooks
+# in the order given on the command line (6 to 10 s each), the unit files of 3 s or more,
+# then the rest
 RUN_FIRST = "test_tf1_modes.py"
+LONG_FILES = ("test_evaluation.py", "test_stacked.py", "test_multidim.py")
 
 
 def _run_order(item):
     if item.path.name == RUN_FIRST:
         return 0
-    return 1 if item.path.suffix == ".ipynb" else 2
+    if item.path.suffix == ".ipynb":
+        return 1
+    return 2 if item.path.name in LONG_FILES else 3
 
 
 def pytest_collection_modifyitems(items):

@@ -11,6 +11,7 @@ from tf_reference import member_graph
 
 import mdn_tf
 from mdn_tf.fit import Recipe, fit_mdn, oob_sigma_scale
+from mdn_tf.problems import PROBLEMS
 
 tf1 = tf.compat.v1
 
@@ -330,17 +331,30 @@ def test_recipe_checks_its_batch_size():
     assert Recipe(batch_size=100, engine="xla").engine == "stacked"
 
 
-@pytest.mark.tf
 def test_covariance_rows_pair_the_heads_on_the_same_points(monkeypatch):
     from mdn_tf import evaluate
 
-    tiny = mdn_tf.Recipe(epochs=10, hidden_units=(8,), mixture_size=2, engine="graph")
-    monkeypatch.setattr(evaluate, "default_recipe", lambda n, d: tiny)
-    (row,) = evaluate.evaluate_covariance(seeds=(0,), problems=("correlated",))
-    nll, margin = row["nll"], row["margin"]
-    assert row["truth"]["mean"] == pytest.approx(-0.574, abs=0.01)
-    # one seed: the margin is the difference of the two NLLs, on the same 20 000 points
-    assert margin["mean"] == pytest.approx(nll["diagonal"]["mean"] - nll["full"]["mean"], abs=2e-4)
-    assert 0 < margin["standard_error"] < 0.05 and margin["spread"] == 0
+    class Model:  # full covariances gain 0.1 + 0.01 sin(x) nats on each point, exactly
+        def __init__(self, recipe):
+            self.gain = recipe.covariance == "full"
+            self.train_s = 2.0 if self.gain else 1.0
+
+        def log_prob(self, x, y):
+            return -0.5 * (y**2).sum(1) + self.gain * (0.1 + 0.01 * np.sin(x[:, 0]))
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(evaluate, "fit_mdn", lambda x, y, recipe, seed: Model(recipe))
+    (row,) = evaluate.evaluate_covariance(seeds=(0, 1), problems=("correlated",))
+    paired = [0.1 + 0.01 * np.sin(PROBLEMS["correlated"].splits(s)[0][2][:, 0]) for s in (0, 1)]
+    margin = row["margin"]
+    assert margin["mean"] == pytest.approx(np.mean([d.mean() for d in paired]), abs=1e-4)
+    want = np.mean([d.std(ddof=1) / np.sqrt(len(d)) for d in paired])
+    assert margin["standard_error"] == pytest.approx(want, abs=1e-4)
+    assert row["nll"]["diagonal"]["mean"] - row["nll"]["full"]["mean"] == pytest.approx(
+        margin["mean"], abs=2e-4
+    )
+    assert row["train_s"]["full"]["mean"] == 2.0 and row["truth"]["mean"] < -0.5
     table = evaluate.covariance_to_markdown([row])
-    assert f"| {margin['mean']:.3f} ({margin['standard_error']:.3f}) |" in table
+    assert f"| {margin['mean']:.3f} ({margin['standard_error']:.3f}) | 1.0, 2.0 |" in table

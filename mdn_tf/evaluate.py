@@ -40,7 +40,7 @@ from tqdm import tqdm
 from mdn_tf import _checks
 from mdn_tf._tf import tf, tf1
 from mdn_tf.data import arm_rms_error, make_arm_data, make_sine_data, swap_axes
-from mdn_tf.fit import TrainingDiverged, _mean_and_scale, fit_mdn
+from mdn_tf.fit import _mean_and_scale, fit_mdn
 from mdn_tf.graph import build_mlp
 from mdn_tf.mixture import held_out_nll, mixture_mode
 from mdn_tf.problems import MODELS, PROBLEMS, model_fit, pooled_truth, score
@@ -203,28 +203,6 @@ def evaluate_suite(models=MODELS, seeds=(0, 1, 2), problems=tuple(PROBLEMS), pro
 COVARIANCE_PROBLEMS = ("noisy arm", "correlated")  # the suite's problems with D > 1
 
 
-def _log_probs_both_ways(splits, seed):
-    """The default recipe's held-out log-likelihood per test point (pooled over the splits)
-    with diagonal and with full covariances, and its train seconds per fit; None for a head
-    whose training diverged."""
-    log_probs, secs = {}, {}
-    for covariance in ("diagonal", "full"):
-        parts, seconds = [], 0.0
-        for i, (x, y, x_te, y_te, _) in enumerate(splits):
-            recipe = replace(default_recipe(len(x), y.shape[1]), covariance=covariance)
-            try:
-                model = fit_mdn(x, y, recipe=recipe, seed=seed * 100 + i)  # as score() seeds
-            except TrainingDiverged:
-                parts = None
-                break
-            parts.append(model.log_prob(x_te, y_te))
-            seconds += model.train_s
-            model.close()
-        log_probs[covariance] = None if parts is None else np.concatenate(parts)
-        secs[covariance] = None if parts is None else seconds / len(splits)
-    return log_probs, secs
-
-
 def evaluate_covariance(seeds=(0, 1, 2), problems=COVARIANCE_PROBLEMS, progress=False):
     """One row per problem: the default recipe's held-out NLL with diagonal and with full
     covariances (mean and spread over the seeds), the truth's, train seconds, and the
@@ -240,12 +218,18 @@ def evaluate_covariance(seeds=(0, 1, 2), problems=COVARIANCE_PROBLEMS, progress=
         for seed in seeds:
             splits = problem.splits(seed)
             truths.append(pooled_truth(splits))
-            log_probs, seconds = _log_probs_both_ways(splits, seed)
-            for covariance, values in log_probs.items():
-                nlls[covariance].append(None if values is None else -float(values.mean()))
-                secs[covariance].append(seconds[covariance])
-            if all(values is not None for values in log_probs.values()):
-                paired = log_probs["full"] - log_probs["diagonal"]
+            results = {}
+            for covariance in nlls:
+
+                def fit(x, y, fit_seed, covariance=covariance):
+                    recipe = replace(default_recipe(len(x), y.shape[1]), covariance=covariance)
+                    return fit_mdn(x, y, recipe=recipe, seed=fit_seed)
+
+                results[covariance] = score(problem, fit, seed, splits, log_probs=True)
+                nlls[covariance].append(results[covariance]["nll"])
+                secs[covariance].append(results[covariance]["train_s"])
+            if all(r["nll"] is not None for r in results.values()):
+                paired = results["full"]["log_probs"] - results["diagonal"]["log_probs"]
                 margins.append(paired.mean())
                 errors.append(paired.std(ddof=1) / np.sqrt(len(paired)))
             jobs.update()

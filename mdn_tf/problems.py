@@ -197,25 +197,36 @@ def pooled_truth(splits):
     return sum(truth * len(x_te) for _, _, x_te, _, truth in splits) / count
 
 
-def score(problem, fit, seed=0, splits=None):
+def score(problem, fit, seed=0, splits=None, log_probs=False):
     """Held-out NLL of ``fit(x_train, y_train, seed)`` (a model with ``nll(x, y)``) on the
     problem's splits for ``seed`` (or the ``splits`` given, to draw them once for several
     models), pooled over the folds; and the truth's, or None.
 
+    With ``log_probs`` the model's ``log_prob(x, y)`` is read instead, and kept per test
+    point (the folds' points in order), to compare two models on the same points.
+
     Returns:
         dict with "nll" (None when training diverged), "truth" and "train_s" (the models'
-        ``train_s`` per split, if they have one).
+        ``train_s`` per split, if they have one); and "log_probs" (n_test,) when asked.
     """
     splits = problem.splits(seed) if splits is None else splits
-    total, count, seconds = 0.0, 0, 0.0
+    total, count, seconds, points = 0.0, 0, 0.0, []
     for i, (x, y, x_te, y_te, _) in enumerate(splits):
         try:
             model = fit(x, y, seed * 100 + i)
         except TrainingDiverged:
-            return {"nll": None, "truth": None, "train_s": None}
-        total += model.nll(x_te, y_te) * len(x_te)
+            result = {"nll": None, "truth": None, "train_s": None}
+            return {**result, "log_probs": None} if log_probs else result
+        if log_probs:
+            points.append(model.log_prob(x_te, y_te))
+            total -= points[-1].sum()
+        else:
+            total += model.nll(x_te, y_te) * len(x_te)
         seconds += getattr(model, "train_s", 0.0)
         if hasattr(model, "close"):
             model.close()
         count += len(x_te)
-    return {"nll": total / count, "truth": pooled_truth(splits), "train_s": seconds / len(splits)}
+    result = {"nll": total / count, "truth": pooled_truth(splits), "train_s": seconds / len(splits)}
+    if log_probs:
+        result["log_probs"] = np.concatenate(points)
+    return result

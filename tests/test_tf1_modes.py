@@ -21,6 +21,7 @@ TF_FILES = sorted(
 # make test's budget, so these files' second run is make test-slow's; the graph, the losses,
 # the engines and save/load stay in make test under both settings
 FIT_FILES = {str(TESTS / name) for name in ("test_evaluation.py", "test_multidim.py")}
+OTHER_FILES = [path for path in TF_FILES if path not in FIT_FILES]
 
 
 def _pytest_tf_suite(*options, marks="tf", files=TF_FILES):
@@ -42,8 +43,7 @@ def _pytest_tf_suite(*options, marks="tf", files=TF_FILES):
 def test_tf_suite_under_disable_v2_behavior_tensorflow_imported_first(tf1_mode):
     if tf1_mode != "eager":
         pytest.skip("launched from the eager-mode run only")
-    files = [path for path in TF_FILES if path not in FIT_FILES]
-    _pytest_tf_suite("--tf1-mode", "v2", "--tf-first", marks="tf and not slow", files=files)
+    _pytest_tf_suite("--tf1-mode", "v2", "--tf-first", marks="tf and not slow", files=OTHER_FILES)
 
 
 @pytest.mark.slow
@@ -57,8 +57,7 @@ def test_fit_mdn_tests_under_disable_v2_behavior(tf1_mode):
 def test_slow_tf_tests_under_disable_v2_behavior(tf1_mode):
     if tf1_mode != "eager":
         pytest.skip("launched from the eager-mode run only")
-    files = [path for path in TF_FILES if path not in FIT_FILES]
-    _pytest_tf_suite("--tf1-mode", "v2", "--tf-first", marks="tf and slow", files=files)
+    _pytest_tf_suite("--tf1-mode", "v2", "--tf-first", marks="tf and slow", files=OTHER_FILES)
 
 
 @pytest.mark.slow

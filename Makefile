@@ -10,7 +10,7 @@ export TF_ENABLE_ONEDNN_OPTS ?= 0
 export TF_NUM_INTRAOP_THREADS ?= 1
 export PYTHONHASHSEED ?= 0
 
-.PHONY: help install notebooks lab test test-slow test-unit test-notebooks evaluate bench lint format constraints clean
+.PHONY: help install notebooks lab test test-slow test-unit test-notebooks evaluate uci bench lint format constraints clean
 
 help:  ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -50,8 +50,11 @@ test-unit: $(STAMP)  ## unit tests only
 test-notebooks: $(STAMP)  ## nbval only: re-run the notebooks, compare with their stored outputs
 	$(PY) -m pytest -q $(NBVAL) $(NOTEBOOKS)
 
-evaluate: $(STAMP)  ## score the recipes: the sine against its bound, the arm, the 9-problem suite, diagonal against full covariances (~30 min)
+evaluate: $(STAMP)  ## score the recipes: the sine against its bound, the arm, the 11-problem suite, diagonal against full covariances (~30 min)
 	$(PY) -m mdn_tf.evaluate
+
+uci: $(STAMP)  ## the default recipe on five UCI tables' standard splits, beside the k-NN Gaussian and published figures
+	$(PY) -m mdn_tf.uci
 
 bench: $(STAMP)  ## time training and fit_mdn against the machine's matmul floor and peer stacks (~10 min)
 	$(PY) -m mdn_tf.bench

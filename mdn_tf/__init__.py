@@ -9,17 +9,21 @@ from mdn_tf._tf import GraphModeError
 from mdn_tf._version import __version__
 from mdn_tf.baseline import KNNGaussian, fit_knn_gaussian
 from mdn_tf.data import (
+    UCI_TABLES,
     arm_forward,
     arm_rms_error,
+    discrete_columns,
     load_faithful,
     load_mcycle,
+    load_uci,
     make_arm_data,
     make_sine_data,
     sine_curve,
     swap_axes,
+    uci_splits,
 )
 from mdn_tf.engine import Engine, graph_loop
-from mdn_tf.fit import TrainingDiverged, fit_mdn
+from mdn_tf.fit import DiscreteTargetWarning, TrainingDiverged, fit_mdn
 from mdn_tf.graph import MDN, MLP, build_mdn, build_mlp, dense, mixture_nll, mixture_nll_stable
 from mdn_tf.mixture import (
     held_out_nll,
@@ -51,6 +55,11 @@ __all__ = [
     "make_arm_data",
     "load_faithful",
     "load_mcycle",
+    "load_uci",
+    "UCI_TABLES",
+    "uci_splits",
+    "discrete_columns",
+    "DiscreteTargetWarning",
     "KNNGaussian",
     "fit_knn_gaussian",
     "mixture_cdf",

@@ -15,10 +15,11 @@ angles for 1000 fresh positions (the MDN's most probable solution, ``mixture_mod
 measure the RMS distance between each target and the position those angles reach, beside
 Bishop's Table 1.
 
-Nine problems of several kinds ("suite", ``mdn_tf.problems``): simulated ones (multimodal,
-heteroscedastic, small n, two inputs and outputs, scales far from 1, 10 000 points,
-correlated outputs) scored on 20 000 fresh points beside the true NLL, and two real data
-sets (Old Faithful, the motorcycle data) by 5-fold cross-validation. Each is fitted by the
+Eleven problems of several kinds ("suite", ``mdn_tf.problems``): simulated ones
+(multimodal, heteroscedastic, small n, two inputs and outputs, scales far from 1, 10 000
+points, correlated outputs, near-deterministic with irrelevant and constant inputs, small
+and precise) scored on 20 000 fresh points beside the true NLL, and two real data sets
+(Old Faithful, the motorcycle data) by 5-fold cross-validation. Each is fitted by the
 k-NN Gaussian baseline and the recipes "seed", "tuned" and "default".
 
 Diagonal against full covariance ("covariance"): the default recipe both ways on the
@@ -303,7 +304,7 @@ EPILOG = """\
 what runs: with no option, all three parts, in this order; naming only --recipes runs only
 the sine rows (add --problems to say otherwise). How long, on a 2-core machine with the
 Makefile's one thread: sine about 2 minutes for the three recipes and seeds, arm about
-10 s, suite 20 to 25 minutes (9 problems x 4 models x 3 seeds; the 10 000-point problem
+10 s, suite 20 to 25 minutes (11 problems x 4 models x 3 seeds; the 10 000-point problem
 is most of it), covariance about 3 minutes.
 """
 
@@ -344,7 +345,7 @@ def main(argv=None):
         default=None,
         choices=["sine", "arm", "suite", "covariance"],
         help="which parts to run: 'sine' (recipes against the bound), 'arm' (Bishop's "
-        "robot arm), 'suite' (9 problems, 4 models; 20 to 25 minutes), 'covariance' (the "
+        "robot arm), 'suite' (11 problems, 4 models; 20 to 25 minutes), 'covariance' (the "
         "default recipe with diagonal and full covariances on the problems with two "
         "outputs; about 3 minutes) (default: all four, or only sine when --recipes is given)",
     )

@@ -9,6 +9,7 @@ per thread, bit-identical to the article's ``sess.run(train_step)`` loop.
 import os
 import queue
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -20,15 +21,47 @@ from tqdm.auto import tqdm
 
 from mdn_tf import _checks, stacked
 from mdn_tf._tf import tf, tf1
+from mdn_tf.data import discrete_columns
 from mdn_tf.engine import graph_loop
 from mdn_tf.graph import build_mdn
 from mdn_tf.mixture import mixture_log_likelihood
-from mdn_tf.model import FittedMDN, member_mixtures
+from mdn_tf.model import FittedMDN, member_mixtures, scale_sigmas
 from mdn_tf.recipes import RECIPES, Recipe, default_recipe
 
 
 class TrainingDiverged(FloatingPointError):
     """A training loss became NaN or infinite; fit_mdn stops instead of returning NaNs."""
+
+
+class DiscreteTargetWarning(UserWarning):
+    """The targets take few distinct values: a mixture density can put spikes on them."""
+
+
+def warn_if_discrete(y_data):
+    """Warn (``DiscreteTargetWarning``) for each column of y_data (n, D) that
+    ``discrete_columns`` calls discrete: ratings, counts, coarsely rounded readings.
+
+    A density fitted to such a target can put narrow components on the values, and its
+    NLL then grows without bound below as they narrow: it measures spikes, not a better
+    model, and is not comparable with a Gaussian's (docs/faq.md says what to do).
+    """
+    for column, count, step in discrete_columns(y_data):
+        grid = "" if step is None else f" on a grid of step {step:.6g}"
+        warnings.warn(
+            f"fit_mdn: y_data column {column} takes {count} distinct "
+            f"value{'s' if count > 1 else ''}{grid} over {len(y_data)} rows: a mixture "
+            "density can put a narrow component on each value, so its NLL measures those "
+            "spikes (unbounded below) and is not comparable with a continuous model's; "
+            "dequantize (add uniform noise of one step), use a discrete likelihood, or read "
+            "the NLL as a density on spikes (docs/faq.md)",
+            DiscreteTargetWarning,
+            stacklevel=3,
+        )
+
+
+# times a stacked member whose training loss stops being finite goes on from its best
+# check (or its start), each time at half the learning rate, before it stops for good
+RESTARTS = 2
 
 
 def oob_sigma_scale(mixtures, held_out, y):
@@ -231,11 +264,12 @@ def _fit_stacked(members, recipe, settings, monitor, nll_shift, bar):
         batch_size=recipe.batch_size,
         input_noise=recipe.input_noise,
         target_noise=recipe.target_noise,
+        stages=recipe.stages,
+        stage_noise=recipe.stage_noise,
+        stage_learning_rate=recipe.stage_learning_rate,
+        restarts=RESTARTS,
+        calibrated_checks=recipe.calibrated_checks,
     )
-
-    def diverged(member, done, chunk):
-        _diverged(recipe, member.name, done, chunk, member.x_tr, member.y_tr)
-
     stacked.train_members(
         settings,
         members,
@@ -243,11 +277,38 @@ def _fit_stacked(members, recipe, settings, monitor, nll_shift, bar):
         nll_shift=nll_shift,
         monitor=monitor,
         on_epochs=None if bar is None else bar.update,
-        diverged=diverged,
     )
     if bar is not None:  # members that stopped early still complete their share of the bar
         bar.update(recipe.epochs * len(members) - bar.n)
+    _report_divergences(members, recipe)
     return [np.array(m.monitor) for m in members]
+
+
+def _report_divergences(members, recipe):
+    """Warn of every member whose loss stopped being finite, saying what became of it, and
+    raise TrainingDiverged when no member is left."""
+    for m in members:
+        if not m.divergences:
+            continue
+        events = "; ".join(
+            f"{loss} at epoch {e} (learning rate {lr:.3g})" for e, loss, lr in m.divergences
+        )
+        if m.dropped:
+            fate = "it is left out of the ensemble, having no checked weights to fall back on"
+        elif len(m.divergences) > RESTARTS:
+            fate = f"it keeps the weights of its best check (epoch {m.best_epoch})"
+        else:
+            fate = "it went on from its best check with half the learning rate, and finished"
+        warnings.warn(
+            f"fit_mdn: {m.name}: the training loss became {events}; {fate}",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    if all(m.dropped for m in members):
+        epoch, loss, _ = members[0].divergences[0]
+        _diverged(
+            recipe, members[0].name, epoch - 1, np.array([loss]), members[0].x_tr, members[0].y_tr
+        )
 
 
 def _diverged(recipe, name, done, chunk, x_tr, y_tr):
@@ -345,6 +406,8 @@ def fit_mdn(x_data, y_data, recipe="default", seed=None, monitor=None, progress=
         my = _checks.matrix("monitor[1]", monitor[1], width=y_data.shape[1])
         _checks.same_length(**{"monitor[0]": mx, "monitor[1]": my})
         monitor = (mx.astype(np.float32), my.astype(np.float32))
+    n_val = _validation_size(recipe, len(x_data))
+    warn_if_discrete(y_data)
     scaling, nll_shift = None, 0.0
     if recipe.standardize:
         (x_shift, x_scale), (y_shift, y_scale) = _mean_and_scale(x_data), _mean_and_scale(y_data)
@@ -356,7 +419,6 @@ def fit_mdn(x_data, y_data, recipe="default", seed=None, monitor=None, progress=
         nll_shift = float(np.sum(np.log(y_scale)))  # NLL in the data's units
     x_data, y_data = x_data.astype(np.float32), y_data.astype(np.float32)
 
-    n_val = _validation_size(recipe, len(x_data))
     # draw every member's seed and split first, so results do not depend on scheduling
     rng = np.random.default_rng(seed)
     jobs = []
@@ -395,12 +457,11 @@ def fit_mdn(x_data, y_data, recipe="default", seed=None, monitor=None, progress=
         total=recipe.epochs * recipe.ensemble, desc="fit_mdn", unit="epoch", disable=not progress
     ) as bar:
         mons = fit(members, recipe, settings, monitor, nll_shift, bar if progress else None)
-    weights = [m.weights for m in members]
-    sigma_scale = 1.0
+    kept = [i for i, m in enumerate(members) if not m.dropped]  # the dropped were warned of
+    members, held_out, mons = [members[i] for i in kept], held_out[kept], [mons[i] for i in kept]
+    weights, sigma_scale = [m.weights for m in members], 1.0
     if recipe.calibrate_sigma:
-        p, mu, sigma = member_mixtures(weights, settings, x_data)
-        mixtures = [(p[i], mu[i], sigma[i]) for i in range(len(members))]
-        sigma_scale = oob_sigma_scale(mixtures, held_out, y_data)
+        weights, sigma_scale = _calibrate(weights, settings, held_out, x_data, y_data, recipe)
     losses = [np.array(m.losses) for m in members]
     shortest = min(len(loss) for loss in losses)
     return FittedMDN(
@@ -409,12 +470,27 @@ def fit_mdn(x_data, y_data, recipe="default", seed=None, monitor=None, progress=
         settings=settings,
         loss_history=np.mean([loss[:shortest] for loss in losses], axis=0),
         val_history=[np.array(m.val) for m in members],
-        monitor_history=mons[0] if recipe.ensemble == 1 else np.array(mons, dtype=object),
+        monitor_history=mons[0] if len(mons) == 1 else np.array(mons, dtype=object),
         best_epochs=[m.best_epoch for m in members],
+        stages=[m.stages for m in members],
         sigma_scale=sigma_scale,
         train_s=time.perf_counter() - start,
         _scaling=scaling,
     )
+
+
+def _calibrate(weights, settings, held_out, x, y, recipe):
+    """(weights, sigma factor) of calibrated members: with ``calibrated_checks`` each
+    member's sigmas first times the factor that fits its own held-out points best (folded
+    into its out layer), then one factor for the ensemble out of bag (``oob_sigma_scale``).
+    """
+    p, mu, sigma = member_mixtures(weights, settings, x)
+    mixtures = [(p[i], mu[i], sigma[i]) for i in range(len(weights))]
+    if recipe.calibrated_checks:
+        factors = [oob_sigma_scale([mix], out[None], y) for mix, out in zip(mixtures, held_out)]
+        weights = [scale_sigmas(w, settings, c) for w, c in zip(weights, factors)]
+        mixtures = [(p, mu, c * s) for (p, mu, s), c in zip(mixtures, factors)]
+    return weights, oob_sigma_scale(mixtures, held_out, y)
 
 
 def _mean_and_scale(a):

@@ -179,6 +179,18 @@ def factor_from_log(log_scale):
     return tf.where(eye, tf.exp(tf.where(eye, log_scale, 0.0)), log_scale)
 
 
+def scale_log_sigma(log_sigma, log_c, covariance):
+    """The log-sigmas of the head with every sigma multiplied by c = exp(log_c):
+    log-sigmas (..., K, D) + log c, or for a log-factor (..., K, D, D) the factor c L
+    (log c added on the diagonal, the entries below it multiplied by c). log_c (...)
+    broadcasts against the leading axes."""
+    if covariance == "full":
+        eye = _eye_mask(_last_dim(log_sigma))
+        log_c = log_c[..., None, None, None]
+        return tf.where(eye, log_sigma + log_c, log_sigma * tf.exp(log_c))
+    return log_sigma + log_c[..., None, None]
+
+
 def _diagonal(matrix):
     """The diagonal (..., D) of (..., D, D)."""
     return tf.stack([matrix[..., i, i] for i in range(_last_dim(matrix))], axis=-1)

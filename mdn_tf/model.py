@@ -77,6 +77,19 @@ def member_mixtures(weights, settings, x):
     return p, mu, sigma
 
 
+def scale_sigmas(weights, settings, factor):
+    """One member's weights [kernel, bias, ...] with every sigma of its mixture multiplied
+    by ``factor`` > 0, folded into its out layer: log c added to the log-sigma units (a
+    factor's log-diagonal), and the units below a factor's diagonal multiplied by c."""
+    k, d = settings["mixture_size"], settings["output_dim"]
+    start = k + k * d  # the log-sigma units follow the weight logits and the means
+    kernel, bias = weights[-2].copy(), weights[-1].copy()
+    bias[start : start + k * d] += np.float32(np.log(factor))
+    kernel[:, start + k * d :] *= np.float32(factor)
+    bias[start + k * d :] *= np.float32(factor)
+    return [*weights[:-2], kernel, bias]
+
+
 @dataclass
 class FittedMDN:
     """A trained MDN (or ensemble of MDNs) and how its training went.
@@ -87,6 +100,7 @@ class FittedMDN:
     per epoch (mean over members, over the epochs all members ran); ``val_history`` the
     members' validation NLL per check; ``monitor_history`` (epoch, exact NLL) pairs on the
     ``monitor`` data; ``best_epochs`` the epoch each member's weights come from;
+    ``stages`` the noise stages each member trained (``Recipe.stages``);
     ``sigma_scale`` the factor ``predict`` applies to every sigma (1 unless the recipe
     calibrates); ``train_s`` seconds. Validation and monitor NLLs are in the data's units,
     also when the recipe standardizes.
@@ -99,6 +113,7 @@ class FittedMDN:
     val_history: list = field(repr=False)
     monitor_history: np.ndarray = field(repr=False)
     best_epochs: list = field(default_factory=list)
+    stages: list = field(default_factory=list)
     sigma_scale: float = 1.0
     train_s: float = 0.0
     _scaling: tuple = field(default=None, repr=False)  # (x_shift, x_scale, y_shift, y_scale)
@@ -138,6 +153,7 @@ class FittedMDN:
             "sigma_scale": float(self.sigma_scale),
             "loss_history": np.asarray(self.loss_history, dtype=float).tolist(),
             "best_epochs": [int(e) for e in self.best_epochs],
+            "stages": [int(s) for s in self.stages],
             "train_s": float(self.train_s),
         }
         return saving.write(path, model, arrays, overwrite=overwrite)
@@ -358,6 +374,7 @@ def load_mdn(path):
         val_history=[],
         monitor_history=np.zeros((0, 2)),
         best_epochs=list(model.get("best_epochs", [])),
+        stages=list(model.get("stages", [])),
         sigma_scale=float(model["sigma_scale"]),
         train_s=float(model.get("train_s", 0.0)),
         _scaling=None if scaling is None else tuple(np.asarray(a) for a in scaling),

@@ -17,6 +17,10 @@ model on each split and returns the held-out NLL (the mean over the test points 
     old faithful     eruption given waiting (real)     272     1   1    no
     motorcycle       acceleration given time (real)    133     1   1    no
     correlated       y in R^2, correlation 0.9 x       5000    1   2    yes
+    precise          sin 3x1 + x2^2 / 2 + N(0, 0.01^2)  4000    8   1    yes
+                     (5 irrelevant inputs, 1 constant)
+    small precise    a steep curve, noise 1% of range  300     6   1    yes
+                     (4 inputs of 5 levels, 2 weak)
 """
 
 from dataclasses import dataclass
@@ -130,6 +134,47 @@ def _correlated_truth(x, y):
     return float(np.mean(0.5 * quad + 0.5 * log_det + np.log(2 * np.pi)))
 
 
+PRECISE_SD = 0.01
+
+
+def _precise(n, seed):
+    """Near-deterministic: y = sin(3 x1) + x2^2 / 2 + N(0, 0.01^2), x1 ... x7 ~ U(-1, 1)
+    (x3 ... x7 irrelevant) and x8 = 1 (constant)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, size=(n, 8))
+    x[:, 7] = 1.0
+    return x, _precise_mean(x) + PRECISE_SD * rng.standard_normal((n, 1))
+
+
+def _precise_mean(x):
+    return np.sin(3 * x[:, :1]) + x[:, 1:2] ** 2 / 2
+
+
+def _precise_truth(x, y):
+    return -np.mean(_normal_logpdf(y, _precise_mean(x), PRECISE_SD))
+
+
+def _small_precise_moments(x):
+    """(mean, sd) of y given x: a steep curve in x1 (as a hull's resistance in its speed),
+    gently moved by x2 and x3, with noise of 0.1 + 2% of the mean."""
+    mean = 0.5 + 50 * x[:, :1] ** 6 * (1 + 0.2 * (x[:, 1:2] - 0.5)) + 0.5 * x[:, 2:3]
+    return mean, 0.1 + 0.02 * mean
+
+
+def _small_precise(n, seed):
+    """Small and precise: x1 ~ U(0, 1), x2 ... x5 on 5 levels in [0, 1] (x4, x5
+    irrelevant), x6 ~ U(0, 1) irrelevant; y ~ N(mean(x), sd(x)^2)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, size=(n, 6))
+    x[:, 1:5] = rng.integers(0, 5, size=(n, 4)) / 4
+    mean, sd = _small_precise_moments(x)
+    return x, mean + sd * rng.standard_normal((n, 1))
+
+
+def _small_precise_truth(x, y):
+    return -np.mean(_normal_logpdf(y, *_small_precise_moments(x)))
+
+
 @dataclass(frozen=True)
 class Problem:
     """A problem: simulated (``draw(n, seed)``, with ``truth(x, y)`` the true NLL or None)
@@ -172,6 +217,8 @@ PROBLEMS = {
         Problem("old faithful", "real (Härdle 1991)", 272, load=load_faithful),
         Problem("motorcycle", "real (Silverman 1985)", 133, load=load_mcycle),
         Problem("correlated", "2 outputs, correlated", 5000, _correlated, _correlated_truth),
+        Problem("precise", "near-deterministic, 8 inputs", 4000, _precise, _precise_truth),
+        Problem("small precise", "small n, low noise", 300, _small_precise, _small_precise_truth),
     )
 }
 

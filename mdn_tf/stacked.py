@@ -37,6 +37,7 @@ import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -49,6 +50,7 @@ from mdn_tf.graph import (
     head_units,
     log_normal_full,
     resolve_activation,
+    scale_log_sigma,
     split_head,
 )
 
@@ -106,6 +108,21 @@ def row_nll(head, y, settings, exact=False):
     return -tf.math.log(tf.maximum(density, eps))
 
 
+def calibrated_nll(params, x, y, log_scales, settings):
+    """Each member's mean exact NLL on its rows x (M, N, input_dim), y (M, N, D) with its
+    sigmas times the best of the factors exp(log_scales) (G,): min_g mean_n NLL (M,).
+    The rows are scored once per factor, factor-major, as (M, G N) rows."""
+    logits, mu, log_sigma = forward(params, x, settings)
+    members, rows, grid = tf.shape(x)[0], tf.shape(x)[1], tf.shape(log_scales)[0]
+    tiled = [tf.tile(a, [1, grid] + [1] * (a.shape.rank - 2)) for a in (logits, mu, y)]
+    log_sigma = tf.tile(log_sigma, [1, grid] + [1] * (log_sigma.shape.rank - 2))
+    log_c = tf.broadcast_to(tf.repeat(log_scales, rows), tf.shape(log_sigma)[:2])
+    log_sigma = scale_log_sigma(log_sigma, log_c, settings["covariance"])
+    per_row = row_nll((tiled[0], tiled[1], log_sigma), tiled[2], settings, exact=True)
+    per_factor = tf.reduce_mean(tf.reshape(per_row, [members, grid, rows]), axis=2)
+    return tf.reduce_min(per_factor, axis=1)
+
+
 def _objective(params, x, y, settings):
     """(each member's training loss (M,), the summed objective with each weight decay)."""
     losses = tf.reduce_mean(row_nll(forward(params, x, settings), y, settings), axis=1)
@@ -122,7 +139,8 @@ def _per_member(values, like):
 
 
 def _adam(params, grads, m, v, beta1_power, beta2_power, learning_rate):
-    """TF1's Adam (``mdn_tf.engine._adam``) on stacked tensors, beta powers (M,)."""
+    """TF1's Adam (``mdn_tf.engine._adam``) on stacked tensors, beta powers and learning
+    rates (M,)."""
     alpha = learning_rate * tf.sqrt(1 - beta2_power) / (1 - beta1_power)
     m = [a + (g - a) * (1 - BETA1) for a, g in zip(m, grads)]
     v = [a + (g * g - a) * (1 - BETA2) for a, g in zip(v, grads)]
@@ -136,17 +154,20 @@ def _adam(params, grads, m, v, beta1_power, beta2_power, learning_rate):
 def _program(settings_items):
     """The compiled call: one function per network configuration (see the docstring)."""
     settings = dict(settings_items)
-    lr = settings["learning_rate"]
 
     @tf.function(jit_compile=True, autograph=False)
-    def run(xs, ys, x_va, y_va, x_mon, y_mon, control, state):
+    def run(xs, ys, x_va, y_va, x_mon, y_mon, log_scales, control, state):
         """Train on the batches xs (M, T, B, input_dim), ys (M, T, B, D): ``periods``
         periods of ``period_epochs`` epochs of ``steps`` steps, each period followed by a
         validation check when ``check`` is 1 (and the NLL on the monitor rows (N, ...),
-        the same for every member); stop early once a member stops."""
+        the same for every member); stop early once a member stops. A check scores each
+        member's validation NLL with its sigmas times the best of the factors
+        exp(log_scales) (G,); log_scales = [0] scores the NLL as it is."""
         periods, period_epochs, steps, patience, check = tf.unstack(control)
         check = tf.cast(check, tf.bool)
         max_epochs = tf.shape(xs)[1]  # steps >= 1, so at most T epochs
+
+        lr = state.learning_rate  # (M,): each member's own
 
         def epoch(e, t, log, params, m, v, b1, b2):
             def step(j, t, total, params, m, v, b1, b2):
@@ -180,7 +201,7 @@ def _program(settings_items):
             )
             e, t, log, train = out[0], out[1], out[2], out[3:]
             params = train[0]
-            val = nll(params, x_va, y_va)
+            val = calibrated_nll(params, x_va, y_va, log_scales, settings)
             vals = vals.write(p, val)
             mons = mons.write(p, nll(params, x_mon_all, y_mon_all))
             gain = tf.logical_and(check, val < best_val)
@@ -190,7 +211,8 @@ def _program(settings_items):
             stopped = tf.logical_or(stopped, since >= patience)
             return p + 1, e, t, log, vals, mons, best, best_val, since, stopped, train
 
-        params, m, v, b1, b2, best, best_val, since = state
+        params, m, v, b1, b2 = state.params, state.m, state.v, state.beta1_power, state.beta2_power
+        best, best_val, since = state.best, state.best_val, state.since
         stopped = tf.zeros_like(since, tf.bool)
         log = tf.TensorArray(tf.float32, size=max_epochs, element_shape=best_val.shape)
         vals = tf.TensorArray(tf.float32, size=max_epochs, element_shape=best_val.shape)
@@ -204,7 +226,7 @@ def _program(settings_items):
         )
         p, epochs, _, log, vals, mons, best, best_val, since, stopped, train = out
         params, m, v, b1, b2 = train
-        new_state = (params, m, v, b1, b2, best, best_val, since)
+        new_state = GroupState(params, m, v, b1, b2, lr, best, best_val, since)
         out = log.stack()[:epochs], vals.stack()[:p], mons.stack()[:p]
         return epochs, *out, stopped, new_state
 
@@ -318,25 +340,28 @@ class _Session:
             self.xs, self.ys = ph(f32, None, None, d_in), ph(f32, None, None, d_out)
             self.x_va, self.y_va = ph(f32, None, d_in), ph(f32, None, d_out)
             self.x_mon, self.y_mon = ph(f32, d_in), ph(f32, d_out)
+            self.log_scales = tf1.placeholder(f32, (None,))
             self.control = tf1.placeholder(tf.int32, (5,))
             weights = [[ph(f32, *s) for s in shapes] for _ in range(4)]
-            self.state = (*weights[:3], ph(f32), ph(f32), weights[3], ph(f32), ph(tf.int32))
+            self.state = GroupState(
+                *weights[:3], ph(f32), ph(f32), ph(f32), weights[3], ph(f32), ph(tf.int32)
+            )
             run = _program(tuple(sorted(settings.items())))
             data = self.xs, self.ys, self.x_va, self.y_va, self.x_mon, self.y_mon
-            self.fetch = run(*data, self.control, self.state)
+            self.fetch = run(*data, self.log_scales, self.control, self.state)
         self.sess = tf1.Session(graph=self.graph)
         self._shapes = {}  # (members, batches, validation and monitor shapes) -> a lock
         self._compiled = set()
         self._lock = threading.Lock()
 
-    def run(self, xs, ys, x_va, y_va, x_mon, y_mon, control, state):
+    def run(self, xs, ys, x_va, y_va, x_mon, y_mon, log_scales, control, state):
         """One call of the program; the first call of a new size compiles it, once (a
         second thread asking for the same size meanwhile waits for that compilation)."""
         feed = {self.xs: xs, self.ys: ys, self.x_va: x_va, self.y_va: y_va}
-        feed.update({self.x_mon: x_mon, self.y_mon: y_mon})
+        feed.update({self.x_mon: x_mon, self.y_mon: y_mon, self.log_scales: log_scales})
         feed[self.control] = control
         feed.update(zip(tf.nest.flatten(self.state), tf.nest.flatten(state)))
-        key = (len(xs), xs.shape[1:], x_va.shape[1:], x_mon.shape)
+        key = (len(xs), xs.shape[1:], x_va.shape[1:], x_mon.shape, len(log_scales))
         if key in self._compiled:
             return self.sess.run(self.fetch, feed)
         with self._lock:
@@ -389,11 +414,15 @@ class Member:
     val: list = field(default_factory=list)
     monitor: list = field(default_factory=list)
     best_epoch: int = 0
+    stages: int = 1  # the stages it trained
+    # (epoch, loss, learning rate) where its training loss stopped being finite
+    divergences: list = field(default_factory=list)
+    dropped: bool = False  # it diverged for good with no check to fall back on: no weights
 
 
 @dataclass(frozen=True)
 class Schedule:
-    """What ``train_members`` needs of a recipe."""
+    """What ``train_members`` needs of a recipe (``Recipe`` has the meanings)."""
 
     epochs: int
     check_every: int
@@ -401,20 +430,80 @@ class Schedule:
     batch_size: int
     input_noise: float
     target_noise: float
+    stages: int = 1
+    stage_noise: float = 1.0
+    stage_learning_rate: float = 1.0
+    restarts: int = 0
+    calibrated_checks: bool = False  # checks score the NLL at each member's best sigma factor
 
 
-def train_members(
-    settings, members, schedule, nll_shift=0.0, monitor=None, on_epochs=None, diverged=None
-):
+# a stage that lowers a member's best check by less than this (nats per point) is its last
+STAGE_GAIN = 0.01
+
+# the sigma factors a calibrated check tries: 0.25 to 4, 24 steps per factor of 16
+CHECK_SCALES = np.linspace(np.log(0.25), np.log(4.0), 25).astype(np.float32)
+
+
+class GroupState(NamedTuple):
+    """A group's training state, each field with a leading member axis (M, ...): weights,
+    Adam's moments and beta powers, each member's learning rate, its best check's weights
+    and validation NLL, and its checks since that best."""
+
+    params: list
+    m: list
+    v: list
+    beta1_power: np.ndarray
+    beta2_power: np.ndarray
+    learning_rate: np.ndarray
+    best: list
+    best_val: np.ndarray
+    since: np.ndarray
+
+    @classmethod
+    def new(cls, weights, learning_rate):
+        """Members starting from ``weights`` (one [kernel, bias, ...] list per member)."""
+        params = [np.stack(ws) for ws in zip(*weights)]
+        count = len(weights)
+        return cls(
+            params,
+            [np.zeros_like(w) for w in params],
+            [np.zeros_like(w) for w in params],
+            np.ones(count, np.float32),
+            np.ones(count, np.float32),
+            np.full(count, learning_rate, np.float32),
+            [w.copy() for w in params],
+            np.full(count, np.inf, np.float32),
+            np.zeros(count, np.int32),
+        )
+
+    def restart(self, slot, weights, learning_rate):
+        """Slot ``slot`` goes on from ``weights`` with a fresh Adam and ``learning_rate``
+        (in place; its best check is kept)."""
+        for param, value in zip(self.params, weights):
+            param[slot] = value
+        for moment in (*self.m, *self.v):
+            moment[slot] = 0.0
+        self.beta1_power[slot] = self.beta2_power[slot] = 1.0
+        self.learning_rate[slot] = learning_rate
+        self.since[slot] = 0
+
+    def take(self, slots):
+        """The state of the slots ``slots`` only."""
+        return GroupState(
+            *[[w[slots] for w in f] if isinstance(f, list) else f[slots] for f in self]
+        )
+
+
+def train_members(settings, members, schedule, nll_shift=0.0, monitor=None, on_epochs=None):
     """Train ``members`` (a list of ``Member``) of one network configuration together.
 
     Returns nothing: each member's ``weights`` become the weights to keep (its best
     check's, or the last without validation), and its ``losses`` (each epoch's mean
     training loss), ``val`` ((epoch, NLL + nll_shift) per check), ``monitor`` (the same
-    on the ``monitor`` pair (x, y), every ``check_every`` epochs) and ``best_epoch`` are
-    filled in. ``on_epochs(count)`` is called as member-epochs complete (a progress bar);
-    ``diverged(member, epochs_before, losses)`` is called for a call whose losses are not
-    all finite, and should raise.
+    on the ``monitor`` pair (x, y), every ``check_every`` epochs), ``best_epoch``,
+    ``stages`` and ``divergences`` are filled in; a member whose loss stopped being finite
+    with no restart left and no check to fall back on is ``dropped``, its weights None.
+    ``on_epochs(count)`` is called as member-epochs complete (a progress bar).
 
     With two parallel groups (``parallel_groups``) the members are dealt to them in turn
     (an odd count gives groups of two sizes, each compiled: an idle slot instead would cost
@@ -424,139 +513,207 @@ def train_members(
     session = _session(settings)
     parts = [members[g::groups] for g in range(groups)]
     stop = threading.Event()  # set when a group fails: the other stops at its next call
-    args = schedule, nll_shift, monitor, on_epochs, diverged, stop
-    if groups == 1:
-        _train_group(session, parts[0], *args)
-        return
 
     def train(part):
         try:
-            _train_group(session, part, *args)
+            group = _Group(session, part, schedule, settings["learning_rate"], nll_shift, monitor)
+            group.train(on_epochs, stop)
         except BaseException:
             stop.set()
             raise
 
+    if groups == 1:
+        train(parts[0])
+        return
     with ThreadPoolExecutor(groups) as pool:
         futures = [pool.submit(train, part) for part in parts]
         for future in futures:
             future.result()
 
 
-def _train_group(session, members, schedule, nll_shift, monitor, on_epochs, diverged, stop):
-    """Train one group of members in one program; members leave as they stop.
+@dataclass
+class _Slot:
+    """A running member's place in its group: its batches and how its training goes."""
 
-    Stopped members leave idle slots (trained on another member's batches, never read);
+    member: Member
+    stream: BatchStream
+    pending: tuple = None  # epochs of batches drawn, not trained yet: (xs, ys)
+    stage: int = 1
+    stage_start_val: float = np.inf  # its best validation NLL when the stage began
+    restarts: int = 0
+
+
+class _Group:
+    """One group of members trained in one program, in calls of up to ``STEPS_PER_CALL``
+    steps; members leave as they stop.
+
+    A stopped member leaves an idle slot (trained on another member's batches, never read);
     once half the slots or more idle, the arrays shrink to the running members. Halving
     bounds both the idle work (under half the slots) and the programs a fit compiles (one
-    per size, about two seconds each, and 1 + log2 of the group's size in all). The rule
-    looks only at how many members run, never at timings or at what is compiled, so a
-    seed gives the same sizes, and the same numbers, in every run.
+    per size, 1 + log2 of the group's size in all). The rule looks only at how many members
+    run, never at timings or at what is compiled, so a seed gives the same sizes, and the
+    same numbers, in every run.
     """
-    checking = members[0].x_va is not None
-    monitoring = monitor is not None
-    periodic = checking or monitoring
-    if not monitoring:  # a placeholder row, never read
-        monitor = members[0].x_tr[:1], members[0].y_tr[:1]
-    x_mon, y_mon = monitor
-    streams = [
-        BatchStream(
-            m.x_tr, m.y_tr, schedule.batch_size, schedule.input_noise, schedule.target_noise, m.seed
-        )
-        for m in members
-    ]
-    steps = streams[0].steps
-    call_steps = max(1, min(STEPS_PER_CALL, ROWS_PER_CALL // streams[0].batch))
-    if periodic:
-        period_epochs = schedule.check_every
-        periods_per_call = max(1, call_steps // (steps * period_epochs))
-    else:
-        period_epochs, periods_per_call = max(1, call_steps // steps), 1
-    max_epochs = periods_per_call * period_epochs
-    source = [(m.x_va, m.y_va) if checking else (m.x_tr[:1], m.y_tr[:1]) for m in members]
-    x_va = np.stack([a for a, _ in source])
-    y_va = np.stack([b for _, b in source])
-    count = len(members)
-    params = [np.stack(ws) for ws in zip(*[m.weights for m in members])]
-    state = [
-        params,
-        [np.zeros_like(w) for w in params],
-        [np.zeros_like(w) for w in params],
-        np.ones(count, np.float32),
-        np.ones(count, np.float32),
-        [w.copy() for w in params],
-        np.full(count, np.inf, np.float32),
-        np.zeros(count, np.int32),
-    ]
-    slots = list(range(count))  # the member in each slot; None once it has stopped
-    pending = dict.fromkeys(range(len(members)))  # epochs drawn, not trained yet, per member
-    done = 0
-    while done < schedule.epochs and not stop.is_set():
-        remaining = schedule.epochs - done
-        full = periodic and remaining >= period_epochs  # periods that end in a check
-        if full:
-            periods, epochs_each = min(periods_per_call, remaining // period_epochs), period_epochs
+
+    def __init__(self, session, members, schedule, learning_rate, nll_shift, monitor):
+        self.session, self.schedule, self.nll_shift = session, schedule, nll_shift
+        self.checking = members[0].x_va is not None
+        self.monitoring = monitor is not None
+        if not self.monitoring:  # a placeholder row, never read
+            monitor = members[0].x_tr[:1], members[0].y_tr[:1]
+        self.monitor = monitor
+        s = schedule
+        self.slots = [
+            _Slot(
+                m, BatchStream(m.x_tr, m.y_tr, s.batch_size, s.input_noise, s.target_noise, m.seed)
+            )
+            for m in members
+        ]
+        self.steps = self.slots[0].stream.steps
+        call_steps = max(1, min(STEPS_PER_CALL, ROWS_PER_CALL // self.slots[0].stream.batch))
+        if self.checking or self.monitoring:
+            self.period_epochs = s.check_every
+            self.periods_per_call = max(1, call_steps // (self.steps * s.check_every))
         else:
-            periods, epochs_each = 1, min(remaining, max_epochs)
-        check = int(checking and full)
-        want = periods * epochs_each * steps
-        batches = {}
-        for i in slots:
-            if i is None:
-                continue
-            have = pending[i]
-            if have is None or len(have[0]) < want:
-                more = streams[i].take(
-                    want // steps - (0 if have is None else len(have[0]) // steps)
-                )
-                have = more if have is None else tuple(np.concatenate(p) for p in zip(have, more))
-            pending[i] = have
-            batches[i] = (have[0][:want], have[1][:want])
-        filler = next(iter(batches.values()))
-        xs = np.zeros((len(slots), max_epochs * steps, *filler[0].shape[1:]), np.float32)
-        ys = np.zeros((len(slots), max_epochs * steps, *filler[1].shape[1:]), np.float32)
-        for slot, i in enumerate(slots):
-            xs[slot, :want], ys[slot, :want] = batches[i] if i is not None else filler
-        control = np.array([periods, epochs_each, steps, schedule.patience, check], np.int32)
-        data = xs, ys, x_va, y_va, x_mon, y_mon
-        epochs, log, vals, mons, stopped, new_state = session.run(*data, control, state)
-        epochs, state = int(epochs), list(new_state)
-        for slot, i in enumerate(slots):
-            if i is None:
-                continue
-            member = members[i]
-            if diverged is not None and not np.all(np.isfinite(log[:, slot])):
-                diverged(member, done, log[:, slot])
-            member.losses.extend(log[:, slot].tolist())
-            for c in range(epochs // epochs_each if full else 0):
-                epoch = done + (c + 1) * epochs_each
-                if checking:
-                    member.val.append((epoch, float(vals[c, slot]) + nll_shift))
-                if monitoring:
-                    member.monitor.append((epoch, float(mons[c, slot]) + nll_shift))
-            pending[i] = tuple(p[epochs * steps :] for p in pending[i])
-        done += epochs
-        if on_epochs is not None:
-            on_epochs(epochs * sum(i is not None for i in slots))
-        for slot, i in enumerate(slots):
-            if i is not None and (stopped[slot] or done >= schedule.epochs):
-                _finish(members[i], state, slot, checking)
-                slots[slot] = None
-                state[7][slot] = np.iinfo(np.int32).min  # an idle slot never stops a call
-        keep = [slot for slot, i in enumerate(slots) if i is not None]
-        if not keep:
-            break
-        if 2 * len(keep) <= len(slots):
-            state = [[w[keep] for w in s] if isinstance(s, list) else s[keep] for s in state]
-            x_va, y_va = x_va[keep], y_va[keep]
-            slots = [slots[slot] for slot in keep]
+            self.period_epochs, self.periods_per_call = max(1, call_steps // self.steps), 1
+        rows = [(m.x_va, m.y_va) if self.checking else (m.x_tr[:1], m.y_tr[:1]) for m in members]
+        self.x_va = np.stack([x for x, _ in rows])
+        self.y_va = np.stack([y for _, y in rows])
+        self.state = GroupState.new([m.weights for m in members], learning_rate)
+        self.done = 0  # epochs every running member has trained
 
+    def train(self, on_epochs, stop):
+        """Run calls until every member has stopped or trained ``schedule.epochs``."""
+        while self.done < self.schedule.epochs and not stop.is_set():
+            epochs, running = self._call()
+            if on_epochs is not None:
+                on_epochs(epochs * running)
+            if not any(self.slots):
+                return
+            keep = [i for i, slot in enumerate(self.slots) if slot is not None]
+            if 2 * len(keep) <= len(self.slots):
+                self.state = self.state.take(keep)
+                self.x_va, self.y_va = self.x_va[keep], self.y_va[keep]
+                self.slots = [self.slots[i] for i in keep]
 
-def _finish(member, state, slot, checking):
-    """Set a trained member's weights (its best check's, else its last) and best epoch."""
-    params, best, best_val = state[0], state[5], state[6]
-    if checking and np.isfinite(best_val[slot]):
-        member.weights = [w[slot].copy() for w in best]
-        member.best_epoch = min(member.val, key=lambda ev: ev[1])[0]
-    else:
-        member.weights = [w[slot].copy() for w in params]
-        member.best_epoch = len(member.losses)
+    def _plan(self):
+        """(periods, epochs per period, whether the periods end in checks) of the next call."""
+        remaining = self.schedule.epochs - self.done
+        periodic = self.checking or self.monitoring
+        if periodic and remaining >= self.period_epochs:  # periods that end in a check
+            return (
+                min(self.periods_per_call, remaining // self.period_epochs),
+                self.period_epochs,
+                True,
+            )
+        return 1, min(remaining, self.periods_per_call * self.period_epochs), False
+
+    def _batches(self, slot, epochs):
+        """The slot's next ``epochs`` epochs of batches, drawn ahead and kept as pending."""
+        want = epochs * self.steps
+        have = slot.pending
+        if have is None or len(have[0]) < want:
+            more = slot.stream.take(epochs - (0 if have is None else len(have[0]) // self.steps))
+            have = more if have is None else tuple(np.concatenate(p) for p in zip(have, more))
+        slot.pending = have
+        return have[0][:want], have[1][:want]
+
+    def _call(self):
+        """One call of the program; returns (epochs trained, members that trained)."""
+        periods, epochs_each, full = self._plan()
+        want = periods * epochs_each
+        batches = [None if s is None else self._batches(s, want) for s in self.slots]
+        filler = next(b for b in batches if b is not None)
+        width = self.periods_per_call * self.period_epochs * self.steps
+        xs = np.zeros((len(self.slots), width, *filler[0].shape[1:]), np.float32)
+        ys = np.zeros((len(self.slots), width, *filler[1].shape[1:]), np.float32)
+        for i, b in enumerate(batches):
+            xs[i, : want * self.steps], ys[i, : want * self.steps] = filler if b is None else b
+        check = int(self.checking and full)
+        control = np.array(
+            [periods, epochs_each, self.steps, self.schedule.patience, check], np.int32
+        )
+        data = xs, ys, self.x_va, self.y_va, *self.monitor
+        scales = CHECK_SCALES if self.schedule.calibrated_checks else np.zeros(1, np.float32)
+        out = self.session.run(*data, scales, control, self.state)
+        epochs, log, vals, mons, stopped, new_state = out
+        epochs, self.state = int(epochs), GroupState(*new_state)
+        running = sum(s is not None for s in self.slots)
+        diverged = set()
+        for i, slot in enumerate(self.slots):
+            if slot is not None:
+                if self._record(
+                    i, slot, epochs, log[:, i], vals[:, i], mons[:, i], full, epochs_each
+                ):
+                    diverged.add(i)
+        self.done += epochs
+        for i, slot in enumerate(self.slots):
+            over = stopped[i] and i not in diverged  # a restarted member starts its count anew
+            if slot is not None and (over or self.done >= self.schedule.epochs):
+                self._stage_over(i, slot)
+        return epochs, running
+
+    def _record(self, i, slot, epochs, log, vals, mons, full, epochs_each):
+        """Keep a member's losses and checks of the call; if its loss stopped being finite,
+        restart it (``_diverged``) and return True."""
+        member = slot.member
+        finite = np.isfinite(log)
+        member.losses.extend(log[: int(np.argmin(finite)) if not finite.all() else None].tolist())
+        for c in range(epochs // epochs_each if full else 0):
+            epoch = self.done + (c + 1) * epochs_each
+            if self.checking and np.isfinite(vals[c]):
+                member.val.append((epoch, float(vals[c]) + self.nll_shift))
+            if self.monitoring and np.isfinite(mons[c]):
+                member.monitor.append((epoch, float(mons[c]) + self.nll_shift))
+        slot.pending = tuple(p[epochs * self.steps :] for p in slot.pending)
+        if finite.all():
+            return False
+        self._diverged(i, slot, self.done + int(np.argmin(finite)) + 1, log[np.argmin(finite)])
+        return True
+
+    def _diverged(self, i, slot, epoch, loss):
+        """A member whose loss became ``loss`` at ``epoch``: back to its best check (or its
+        start) with half the learning rate, ``schedule.restarts`` times; then it stops,
+        keeping its best check if it has one."""
+        member = slot.member
+        member.divergences.append((epoch, float(loss), float(self.state.learning_rate[i])))
+        if slot.restarts >= self.schedule.restarts:
+            self._finish(i, slot, diverged=True)
+            return
+        slot.restarts += 1
+        has_best = np.isfinite(self.state.best_val[i])
+        weights = [w[i] for w in self.state.best] if has_best else member.weights
+        self.state.restart(i, weights, self.state.learning_rate[i] * 0.5)
+        slot.pending = None
+
+    def _stage_over(self, i, slot):
+        """A member whose patience ran out, or whose epochs did: on to its next stage (from
+        its best check, with its noise times ``stage_noise`` and a fresh Adam) if it has one
+        and this stage lowered its best check by ``STAGE_GAIN`` or more; else it stops."""
+        best_val, s = float(self.state.best_val[i]), self.schedule
+        gained = np.isfinite(best_val) and best_val <= slot.stage_start_val - STAGE_GAIN
+        if self.done < s.epochs and slot.stage < s.stages and gained:
+            slot.stage, slot.stage_start_val = slot.stage + 1, best_val
+            slot.stream.input_noise *= s.stage_noise
+            slot.stream.target_noise *= s.stage_noise
+            learning_rate = self.state.learning_rate[i] * s.stage_learning_rate
+            self.state.restart(i, [w[i] for w in self.state.best], learning_rate)
+            slot.pending = None
+            return
+        self._finish(i, slot)
+
+    def _finish(self, i, slot, diverged=False):
+        """Set a member's weights (its best check's, else its last; none if it diverged
+        with no check to fall back on) and free its slot."""
+        member, state = slot.member, self.state
+        if self.checking and np.isfinite(state.best_val[i]):
+            member.weights = [w[i].copy() for w in state.best]
+            member.best_epoch = min(member.val, key=lambda ev: ev[1])[0]
+        elif diverged:
+            member.weights, member.dropped = None, True
+        else:
+            member.weights = [w[i].copy() for w in state.params]
+            member.best_epoch = len(member.losses)
+        member.stages = slot.stage
+        self.slots[i] = None
+        state.since[i] = np.iinfo(np.int32).min  # an idle slot never stops a call

@@ -67,7 +67,12 @@ SLOW_NOTEBOOKS = {
 # in the order given on the command line (6 to 10 s each), the unit files of 3 s or more,
 # then the rest
 RUN_FIRST = "test_tf1_modes.py"
-LONG_FILES = ("test_evaluation.py", "test_stacked.py", "test_multidim.py")
+LONG_FILES = (
+    "test_evaluation.py",
+    "test_stacked.py",
+    "test_robust_training.py",
+    "test_multidim.py",
+)
 
 
 def _run_order(item):

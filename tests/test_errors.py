@@ -97,11 +97,29 @@ def test_graph_functions_in_eager_mode_say_how_to_switch(monkeypatch, tf):
         ("validation_fraction", 1.0, ValueError),
         ("input_noise", -0.1, ValueError),
         ("hidden_units", (), ValueError),
+        ("stages", 0, ValueError),
+        ("stage_noise", -1.0, ValueError),
+        ("stage_learning_rate", 0.0, ValueError),
+        ("calibrated_checks", 1, TypeError),
     ],
 )
 def test_recipes_reject_bad_fields(field, value, error):
     with pytest.raises(error, match=field):
         mdn_tf.Recipe(**{field: value})
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"stages": 2}, "stages > 1 needs validation checks"),
+        ({"stages": 2, "validation_fraction": 0.2}, "stages > 1 needs engine='stacked'"),
+        ({"calibrated_checks": True}, "calibrated_checks needs engine='stacked'"),
+        ({"calibrated_checks": True, "engine": "stacked"}, "calibrated_checks needs calibrate"),
+    ],
+)
+def test_recipes_refuse_options_that_need_others(fields, words):
+    with pytest.raises(ValueError, match=words):
+        mdn_tf.Recipe(**fields)
 
 
 @pytest.mark.tf

@@ -99,6 +99,28 @@ def test_true_nlls_of_the_simulated_problems_match_closed_forms():
     rows = np.abs(x[:, 0] - 0.7) < 0.1  # the sample correlation of the residuals near x = 0.7
     residual = y - mdn_tf.problems.correlated_moments(x)[0]
     assert np.corrcoef(residual[rows].T)[0, 1] == pytest.approx(0.63, abs=0.1)
+    # precise: homoscedastic N(0, 0.01^2) noise, so the entropy of that Gaussian
+    *_, truth = PROBLEMS["precise"].splits(0)[0]
+    expected = 0.5 * math.log(2 * math.pi * math.e * 0.01**2)
+    assert abs(truth - expected) < 4 * 0.71 / math.sqrt(N_TEST)
+
+
+def test_precise_problems_have_the_inputs_they_say():
+    x, y, *_ = PROBLEMS["precise"].splits(0, truth=False)[0]
+    assert x.shape == (4000, 8) and np.all(x[:, 7] == 1.0)  # the eighth input is constant
+    # y is sin 3 x1 + x2^2 / 2 and noise of sd 0.01: the other inputs do not enter
+    residual = y[:, 0] - np.sin(3 * x[:, 0]) - x[:, 1] ** 2 / 2
+    assert residual.std() == pytest.approx(0.01, rel=0.05)
+    assert all(abs(np.corrcoef(x[:, j], residual)[0, 1]) < 0.05 for j in range(2, 7))
+    x, y, x_te, y_te, truth = PROBLEMS["small precise"].splits(0)[0]
+    assert x.shape == (300, 6)
+    for j in range(1, 5):  # the inputs on 5 levels
+        np.testing.assert_array_equal(np.unique(x[:, j]), [0, 0.25, 0.5, 0.75, 1])
+    # its truth is the mean of the Gaussian log-densities: a Monte Carlo check of the
+    # entropy with the known moments
+    mean, sd = mdn_tf.problems._small_precise_moments(x_te)
+    expected = np.mean(np.log(sd) + 0.5 * math.log(2 * math.pi * math.e))
+    assert abs(truth - expected) < 4 * 0.71 / math.sqrt(N_TEST)
 
 
 def test_problem_splits():

@@ -20,7 +20,10 @@ TF_FILES = sorted(
 # fit_mdn end to end: compiling its programs again under disable_v2_behavior costs ~10 s of
 # make test's budget, so these files' second run is make test-slow's; the graph, the losses,
 # the engines and save/load stay in make test under both settings
-FIT_FILES = {str(TESTS / name) for name in ("test_evaluation.py", "test_multidim.py")}
+FIT_FILES = {
+    str(TESTS / name)
+    for name in ("test_evaluation.py", "test_multidim.py", "test_robust_training.py")
+}
 OTHER_FILES = [path for path in TF_FILES if path not in FIT_FILES]
 
 

@@ -50,7 +50,7 @@ test-unit: $(STAMP)  ## unit tests only
 test-notebooks: $(STAMP)  ## nbval only: re-run the notebooks, compare with their stored outputs
 	$(PY) -m pytest -q $(NBVAL) $(NOTEBOOKS)
 
-evaluate: $(STAMP)  ## score the recipes: the sine against its bound, the arm, the 11-problem suite, diagonal against full covariances (~30 min)
+evaluate: $(STAMP)  ## score the recipes: the sine against its bound, the arm, the 11-problem suite, diagonal against full covariances (~45 min)
 	$(PY) -m mdn_tf.evaluate
 
 uci: $(STAMP)  ## the default recipe on five UCI tables' standard splits, beside the k-NN Gaussian and published figures

@@ -303,9 +303,9 @@ def suite_to_markdown(rows):
 EPILOG = """\
 what runs: with no option, all three parts, in this order; naming only --recipes runs only
 the sine rows (add --problems to say otherwise). How long, on a 2-core machine with the
-Makefile's one thread: sine about 2 minutes for the three recipes and seeds, arm about
-10 s, suite 20 to 25 minutes (11 problems x 4 models x 3 seeds; the 10 000-point problem
-is most of it), covariance about 3 minutes.
+Makefile's one thread: sine about 2 minutes for the three recipes and seeds, arm 2 to 5
+minutes (the default recipe's fits most of it), suite 25 to 35 minutes (11 problems x 4
+models x 3 seeds), covariance 5 to 8 minutes.
 """
 
 
@@ -345,9 +345,9 @@ def main(argv=None):
         default=None,
         choices=["sine", "arm", "suite", "covariance"],
         help="which parts to run: 'sine' (recipes against the bound), 'arm' (Bishop's "
-        "robot arm), 'suite' (11 problems, 4 models; 20 to 25 minutes), 'covariance' (the "
+        "robot arm), 'suite' (11 problems, 4 models; 25 to 35 minutes), 'covariance' (the "
         "default recipe with diagonal and full covariances on the problems with two "
-        "outputs; about 3 minutes) (default: all four, or only sine when --recipes is given)",
+        "outputs; 5 to 8 minutes) (default: all four, or only sine when --recipes is given)",
     )
     parser.add_argument(
         "--suite-seeds",

@@ -104,6 +104,7 @@ def test_a_member_that_keeps_diverging_keeps_its_best_check(monkeypatch):
     assert "keeps the weights of its best check" in message
 
 
+@pytest.mark.slow  # a program of its own to compile: make test-slow
 def test_a_member_with_nothing_to_fall_back_on_is_left_out(monkeypatch):
     x, y = _data()
     _inject(monkeypatch, slot=2, calls=set(range(1, 100)), no_checks=True)
@@ -153,6 +154,7 @@ def test_noise_stages_go_on_while_a_lower_noise_improves_the_checks():
     assert staged.nll(x, y) < one.nll(x, y) - 0.3
 
 
+@pytest.mark.slow  # a program of its own to compile: make test-slow
 def test_calibrated_checks_score_the_best_sigma_factor():
     # each check is the member's validation NLL at the best of the 25 sigma factors: the
     # same NLL computed in numpy from the member's kept weights (one check, so its best)

@@ -24,7 +24,16 @@ from mdn_tf.data import (
 )
 from mdn_tf.engine import Engine, graph_loop
 from mdn_tf.fit import DiscreteTargetWarning, TrainingDiverged, fit_mdn
-from mdn_tf.graph import MDN, MLP, build_mdn, build_mlp, dense, mixture_nll, mixture_nll_stable
+from mdn_tf.graph import (
+    MDN,
+    MLP,
+    Network,
+    build_mdn,
+    build_mlp,
+    dense,
+    mixture_nll,
+    mixture_nll_stable,
+)
 from mdn_tf.mixture import (
     held_out_nll,
     mixture_cdf,
@@ -45,6 +54,7 @@ from mdn_tf.truth import bayes_optimal_nll, inverse_branches, inverse_density, i
 __all__ = [
     "__version__",
     "MDN",
+    "Network",
     "Engine",
     "engine",
     "stacked",

@@ -72,3 +72,11 @@ def static_shape(tensor):
     """
     shape = tensor.shape
     return None if shape.rank is None else shape.as_list()
+
+
+def intra_op_threads():
+    """The intra-op threads XLA runs with: ``TF_NUM_INTRAOP_THREADS`` (read when TensorFlow
+    loads) when set to a positive integer, else the machine's CPUs, as TensorFlow counts them."""
+    threads = os.environ.get("TF_NUM_INTRAOP_THREADS", "").strip()
+    threads = int(threads) if threads.isdigit() and int(threads) > 0 else None
+    return threads or os.cpu_count() or 1

@@ -211,7 +211,6 @@ def ensemble_member_seconds(members=8):
     seconds = {}
     for engine in ("graph", "stacked"):
         fitted = fit_mdn(x_data, y_data, recipe=Recipe(ensemble=members, engine=engine), seed=0)
-        fitted.close()
         seconds[engine] = round(fitted.train_s / members, 3)
     return seconds
 
@@ -400,7 +399,6 @@ def epoch_seconds_by_n(sizes=(10**3, 10**4, 10**5, 10**6), batch_size=1000):
             seconds = []
             for count in epochs:
                 fitted = fit_mdn(x_data, y_data, recipe=Recipe(epochs=count, batch_size=batch))
-                fitted.close()
                 seconds.append(fitted.train_s)
             row[name] = round((seconds[1] - seconds[0]) / (epochs[1] - epochs[0]), 4)
         result[str(n)] = row

@@ -1,6 +1,6 @@
 """Train an MDN end to end with a recipe (``mdn_tf.recipes``): ``fit_mdn``.
 
-Every named recipe but the article's ``"seed"`` trains all its members in one compiled
+Every named recipe but the article's, ``"article"``, trains all its members in one compiled
 program (``mdn_tf.stacked``); ``Recipe(engine="graph")``, the article's recipe among them,
 trains each member on its own TF1 graph loop (``mdn_tf.engine.graph_loop``), one network
 per thread, bit-identical to the article's ``sess.run(train_step)`` loop.
@@ -12,7 +12,7 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -23,7 +23,7 @@ from mdn_tf import _checks, stacked
 from mdn_tf._tf import tf, tf1
 from mdn_tf.data import discrete_columns
 from mdn_tf.engine import graph_loop
-from mdn_tf.graph import build_mdn
+from mdn_tf.graph import Network, network_graph
 from mdn_tf.mixture import mixture_log_likelihood
 from mdn_tf.model import FittedMDN, member_mixtures, scale_sigmas
 from mdn_tf.recipes import RECIPES, Recipe, default_recipe
@@ -57,11 +57,6 @@ def warn_if_discrete(y_data):
             DiscreteTargetWarning,
             stacklevel=3,
         )
-
-
-# times a stacked member whose training loss stops being finite goes on from its best
-# check (or its start), each time at half the learning rate, before it stops for good
-RESTARTS = 2
 
 
 def oob_sigma_scale(mixtures, held_out, y):
@@ -104,24 +99,15 @@ def oob_sigma_scale(mixtures, held_out, y):
     return float(np.exp(result.x))
 
 
-def _settings(recipe, input_dim, output_dim):
-    """build_mdn's arguments for a recipe's network."""
-    return {
-        "mixture_size": recipe.mixture_size,
-        "hidden_units": tuple(recipe.hidden_units),
-        "learning_rate": recipe.learning_rate,
-        "epsilon": 1e-5,
-        "stable_loss": recipe.stable_loss,
-        "weight_decay": recipe.weight_decay,
-        "activation": recipe.activation,
-        "input_dim": input_dim,
-        "output_dim": output_dim,
-        "covariance": recipe.covariance,
-    }
+def recipe_network(recipe, input_dim, output_dim):
+    """The ``Network`` a recipe trains on data of input_dim inputs and output_dim outputs:
+    the recipe's values of the network's fields, the others (``epsilon``) as defaults."""
+    shared = {f.name: getattr(recipe, f.name) for f in fields(Network) if hasattr(recipe, f.name)}
+    return Network(**shared, input_dim=input_dim, output_dim=output_dim)
 
 
 @dataclass
-class _Network:
+class _GraphNetwork:
     """One network of the graph path: its MDN, graph loop, the ops that write its weights,
     its session, and ``reset``, which puts the loop's Adam state back to new."""
 
@@ -134,23 +120,23 @@ class _Network:
     reset: object
 
 
-def _build_network(settings, seed):
+def _build_network(network, seed):
     """A network in a graph of its own, seeded as a notebook seeds it
     (``set_random_seed(seed)``), with its graph loop and its session initialised."""
     graph = tf.Graph()
     with graph.as_default():
         tf1.set_random_seed(seed)
-        mdn = build_mdn(**settings)
-        network = set(tf1.global_variables())
+        mdn = network_graph(network)
+        built = set(tf1.global_variables())
         loop = graph_loop(mdn)
-        adam = tf1.variables_initializer([v for v in tf1.global_variables() if v not in network])
+        adam = tf1.variables_initializer([v for v in tf1.global_variables() if v not in built])
         weights = [w for layer in mdn.layers for w in layer]
         # to load weights: one placeholder and assign op per weight
         saved = [tf1.placeholder(w.dtype.base_dtype, w.shape) for w in weights]
         restore = tf.group(*[w.assign(v) for w, v in zip(weights, saved)])
         sess = tf1.Session()
         sess.run(tf1.global_variables_initializer())
-    return _Network(mdn, loop, weights, saved, restore, sess, lambda: sess.run(adam))
+    return _GraphNetwork(mdn, loop, weights, saved, restore, sess, lambda: sess.run(adam))
 
 
 class _Trainers:
@@ -160,9 +146,9 @@ class _Trainers:
     member's result does not depend on which trainer ran it: each start resets Adam's
     moments and beta powers, and every trainer runs the same ops."""
 
-    def __init__(self, settings, count):
+    def __init__(self, network, count):
         self._free = queue.SimpleQueue()
-        self._all = [_build_network(settings, 0) for _ in range(count)]
+        self._all = [_build_network(network, 0) for _ in range(count)]
         for trainer in self._all:
             self._free.put(trainer)
 
@@ -182,12 +168,13 @@ class _Trainers:
             trainer.sess.close()
 
 
-def _train_graph(member, network, recipe, monitor, nll_shift, bar):
-    """Train one member on the graph loop of ``network`` (holding its initial weights);
-    fills in the member's weights, losses, validation history and best epoch, and returns
-    its monitor history."""
-    mdn, sess = network.mdn, network.sess
-    xs, ys, loop_losses = network.loop
+def _train_graph(member, trainer, recipe, monitor, nll_shift, bar):
+    """Train one member on the graph loop of ``trainer`` (holding its initial weights),
+    ``recipe.check_every`` epochs per ``Session.run``, each followed by its checks
+    (``stacked.early_stopping``); fills in the member's weights, losses, validation
+    history and best epoch, and returns its monitor history."""
+    mdn, sess = trainer.mdn, trainer.sess
+    xs, ys, loop_losses = trainer.loop
     stream = stacked.BatchStream(
         member.x_tr,
         member.y_tr,
@@ -196,54 +183,52 @@ def _train_graph(member, network, recipe, monitor, nll_shift, bar):
         recipe.target_noise,
         member.seed,
     )
-    losses, mon = member.losses, []
-    best = (np.inf, 0, None)  # (validation NLL, epoch, weights)
-    checks_without_gain = 0
+    mon, best_val, since, best = [], np.inf, 0, (recipe.epochs, None)  # best: (epoch, weights)
 
     def exact_nll(x, y):  # in the data's units: + log of the scaling's Jacobian
         return float(sess.run(mdn.nll, {mdn.x: x, mdn.y: y})) + nll_shift
 
-    chunk = recipe.check_every  # epochs per Session.run, then the checks
-    for epoch in range(chunk, recipe.epochs + chunk, chunk):
-        steps = chunk - max(0, epoch - recipe.epochs)
+    for done in range(0, recipe.epochs, recipe.check_every):
+        steps = min(recipe.check_every, recipe.epochs - done)
         x_steps, y_steps = stream.take(steps)
         step_losses = sess.run(loop_losses, {xs: x_steps, ys: y_steps})
         chunk_losses = step_losses.reshape(steps, -1).mean(axis=1)
         if not np.all(np.isfinite(chunk_losses)):
-            _diverged(recipe, member.name, len(losses), chunk_losses, member.x_tr, member.y_tr)
-        losses.extend(chunk_losses.tolist())
+            _diverged(recipe, member.name, done, chunk_losses, member.x_tr, member.y_tr)
+        member.losses.extend(chunk_losses.tolist())
         if bar is not None:
             bar.update(steps)
-        if epoch > recipe.epochs:
+        if steps < recipe.check_every:  # the epochs left after the last check
             break
         if monitor is not None:
-            mon.append((epoch, exact_nll(*monitor)))
+            mon.append((done + steps, exact_nll(*monitor)))
         if member.x_va is not None:
-            nll = exact_nll(member.x_va, member.y_va)
-            member.val.append((epoch, nll))
-            if nll < best[0]:
-                best, checks_without_gain = (nll, epoch, sess.run(network.weights)), 0
-            else:
-                checks_without_gain += 1
-                if checks_without_gain >= recipe.patience:
-                    break
+            member.val.append((done + steps, exact_nll(member.x_va, member.y_va)))
+            check = stacked.early_stopping(
+                member.val[-1][1], best_val, since, recipe.patience, np.where
+            )
+            best_val, since = check.best_val, check.since
+            if check.gain:
+                best = (done + steps, sess.run(trainer.weights))
+            if check.stop:
+                break
     if bar is not None:  # a member that stopped early still completes its share of the bar
-        bar.update(recipe.epochs - len(losses))
-    if best[2] is None:
-        best = (None, len(losses), sess.run(network.weights))
-    member.weights, member.best_epoch = best[2], best[1]
+        bar.update(recipe.epochs - len(member.losses))
+    member.best_epoch, member.weights = best[0], best[1]
+    if member.weights is None:  # no check: the last weights
+        member.best_epoch, member.weights = len(member.losses), sess.run(trainer.weights)
     return np.array(mon)
 
 
-def _fit_graph(members, recipe, settings, monitor, nll_shift, bar):
+def _fit_graph(members, recipe, network, monitor, nll_shift, bar):
     """The graph path: each member on a TF1 graph loop, one Python thread per core;
     returns the members' monitor histories."""
     if len(members) == 1:  # one network: it trains in a graph of its own, seeded by its seed
-        network = _build_network(settings, members[0].seed)
-        with closing(network.sess):
-            return [_train_graph(members[0], network, recipe, monitor, nll_shift, bar)]
+        trainer = _build_network(network, members[0].seed)
+        with closing(trainer.sess):
+            return [_train_graph(members[0], trainer, recipe, monitor, nll_shift, bar)]
     threads = min(len(members), os.cpu_count() or 1)
-    trainers = _Trainers(settings, threads)
+    trainers = _Trainers(network, threads)
 
     def train(member):
         with trainers.start(member.weights) as trainer:
@@ -254,26 +239,13 @@ def _fit_graph(members, recipe, settings, monitor, nll_shift, bar):
         return list(pool.map(train, members))
 
 
-def _fit_stacked(members, recipe, settings, monitor, nll_shift, bar):
+def _fit_stacked(members, recipe, network, monitor, nll_shift, bar):
     """The stacked path: every member in one compiled program (``mdn_tf.stacked``);
     returns the members' monitor histories, scored on their kept weights."""
-    schedule = stacked.Schedule(
-        epochs=recipe.epochs,
-        check_every=recipe.check_every,
-        patience=recipe.patience,
-        batch_size=recipe.batch_size,
-        input_noise=recipe.input_noise,
-        target_noise=recipe.target_noise,
-        stages=recipe.stages,
-        stage_noise=recipe.stage_noise,
-        stage_learning_rate=recipe.stage_learning_rate,
-        restarts=RESTARTS,
-        calibrated_checks=recipe.calibrated_checks,
-    )
     stacked.train_members(
-        settings,
+        network,
         members,
-        schedule,
+        recipe,
         nll_shift=nll_shift,
         monitor=monitor,
         on_epochs=None if bar is None else bar.update,
@@ -295,7 +267,7 @@ def _report_divergences(members, recipe):
         )
         if m.dropped:
             fate = "it is left out of the ensemble, having no checked weights to fall back on"
-        elif len(m.divergences) > RESTARTS:
+        elif len(m.divergences) > stacked.RESTARTS:
             fate = f"it keeps the weights of its best check (epoch {m.best_epoch})"
         else:
             fate = "it went on from its best check with half the learning rate, and finished"
@@ -365,8 +337,8 @@ def fit_mdn(x_data, y_data, recipe="default", seed=None, monitor=None, progress=
               standard deviations, early stopping, an ensemble of 5, calibrated sigmas,
               minibatches of 1000 above 1000 points, checks and noise adapted to n by
               ``default_recipe(n, D)``, full covariances for D > 1); chosen on problems
-              of several kinds, real data included (README "A default for your own data");
-            - "seed": the article exactly, on the graph loop (with ``seed=SEED`` it
+              of several kinds, real data included (docs/evaluation.md);
+            - "article": the article exactly, on the graph loop (with ``seed=SEED`` it
               retraces notebook 3 bit for bit);
             - "tuned": what held-out NLL rewarded on the article's problem in its units
               (noise, decay, early stopping, an ensemble of 8, calibrated sigmas);
@@ -381,6 +353,49 @@ def fit_mdn(x_data, y_data, recipe="default", seed=None, monitor=None, progress=
     Returns:
         FittedMDN.
     """
+    recipe, x_data, y_data, monitor = _checked_call(x_data, y_data, recipe, monitor)
+    seed = _checks.optional_seed("seed", seed)
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
+    n_val = _validation_size(recipe, len(x_data))
+    warn_if_discrete(y_data)
+    scaling = _Scaling.of(x_data, y_data) if recipe.standardize else _Scaling.none(x_data, y_data)
+    x_data, y_data = scaling.x(x_data), scaling.y(y_data)
+    if monitor is not None:
+        monitor = (scaling.x(monitor[0]), scaling.y(monitor[1]))
+    network = recipe_network(recipe, x_data.shape[1], y_data.shape[1])
+    members, held_out = _members(network, recipe, seed, x_data, y_data, n_val)
+    start = time.perf_counter()
+    fit = _fit_stacked if recipe.engine == "stacked" else _fit_graph
+    total = recipe.epochs * recipe.ensemble
+    with tqdm(total=total, desc="fit_mdn", unit="epoch", disable=not progress) as bar:
+        mons = fit(members, recipe, network, monitor, scaling.nll_shift, bar if progress else None)
+    kept = [i for i, m in enumerate(members) if not m.dropped]  # the dropped were warned of
+    members, held_out, mons = [members[i] for i in kept], held_out[kept], [mons[i] for i in kept]
+    weights, sigma_scale = [m.weights for m in members], 1.0
+    if recipe.calibrate_sigma:
+        weights, sigma_scale = _calibrate(weights, network, held_out, x_data, y_data, recipe)
+    losses = [np.array(m.losses) for m in members]
+    shortest = min(len(loss) for loss in losses)
+    return FittedMDN(
+        recipe=recipe,
+        weights=weights,
+        network=network,
+        loss_history=np.mean([loss[:shortest] for loss in losses], axis=0),
+        val_history=[np.array(m.val) for m in members],
+        monitor_history=mons[0] if len(mons) == 1 else np.array(mons, dtype=object),
+        best_epochs=[m.best_epoch for m in members],
+        stages=[m.stages for m in members],
+        sigma_scale=sigma_scale,
+        train_s=time.perf_counter() - start,
+        _scaling=scaling.saved,
+    )
+
+
+def _checked_call(x_data, y_data, recipe, monitor):
+    """fit_mdn's recipe (a ``Recipe``; "default" adapted to n and D), data as float64
+    matrices (n, input_dim) and (n, D), and monitor pair, checked: ValueError or TypeError
+    naming the argument."""
     if isinstance(recipe, str):
         if recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {sorted(RECIPES)}, got {recipe!r}")
@@ -389,14 +404,10 @@ def fit_mdn(x_data, y_data, recipe="default", seed=None, monitor=None, progress=
     x_data = _checks.matrix("x_data", x_data)
     y_data = _checks.matrix("y_data", y_data)
     _checks.same_length(x_data=x_data, y_data=y_data)
-    if isinstance(recipe, str):  # "default" adapts to n and D (default_recipe)
-        if recipe == "default":
-            recipe = default_recipe(len(x_data), y_data.shape[1])
-        else:
-            recipe = RECIPES[recipe]
-    seed = _checks.optional_seed("seed", seed)
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be True or False, got {progress!r}")
+    if recipe == "default":
+        recipe = default_recipe(len(x_data), y_data.shape[1])
+    elif isinstance(recipe, str):
+        recipe = RECIPES[recipe]
     if monitor is not None:
         if not isinstance(monitor, (tuple, list)) or len(monitor) != 2:
             raise TypeError(
@@ -406,89 +417,90 @@ def fit_mdn(x_data, y_data, recipe="default", seed=None, monitor=None, progress=
         my = _checks.matrix("monitor[1]", monitor[1], width=y_data.shape[1])
         _checks.same_length(**{"monitor[0]": mx, "monitor[1]": my})
         monitor = (mx.astype(np.float32), my.astype(np.float32))
-    n_val = _validation_size(recipe, len(x_data))
-    warn_if_discrete(y_data)
-    scaling, nll_shift = None, 0.0
-    if recipe.standardize:
-        (x_shift, x_scale), (y_shift, y_scale) = _mean_and_scale(x_data), _mean_and_scale(y_data)
-        scaling = (x_shift, x_scale, y_shift, y_scale)
-        x_data, y_data = (x_data - x_shift) / x_scale, (y_data - y_shift) / y_scale
-        if monitor is not None:
-            monitor = ((monitor[0] - x_shift) / x_scale, (monitor[1] - y_shift) / y_scale)
-            monitor = tuple(a.astype(np.float32) for a in monitor)
-        nll_shift = float(np.sum(np.log(y_scale)))  # NLL in the data's units
-    x_data, y_data = x_data.astype(np.float32), y_data.astype(np.float32)
+    return recipe, x_data, y_data, monitor
 
-    # draw every member's seed and split first, so results do not depend on scheduling
+
+@dataclass(frozen=True)
+class _Scaling:
+    """How the network's units relate to the data's: x' = (x - x_shift) / x_scale and
+    y' = (y - y_shift) / y_scale per column (shift 0, scale 1 when not standardized);
+    ``nll_shift`` = sum_d log y_scale_d turns an NLL in y' into one in y."""
+
+    x_shift: np.ndarray
+    x_scale: np.ndarray
+    y_shift: np.ndarray
+    y_scale: np.ndarray
+    standardized: bool
+
+    @classmethod
+    def of(cls, x, y):
+        """Each column to mean 0 and standard deviation 1 (a constant column keeps scale 1)."""
+        (x_shift, x_scale), (y_shift, y_scale) = _mean_and_scale(x), _mean_and_scale(y)
+        return cls(x_shift, x_scale, y_shift, y_scale, True)
+
+    @classmethod
+    def none(cls, x, y):
+        """The data's own units."""
+        return cls(0.0, 1.0, 0.0, 1.0, False)
+
+    def x(self, x):
+        """x (n, input_dim) in the network's units, float32."""
+        return ((x - self.x_shift) / self.x_scale).astype(np.float32)
+
+    def y(self, y):
+        """y (n, D) in the network's units, float32."""
+        return ((y - self.y_shift) / self.y_scale).astype(np.float32)
+
+    @property
+    def nll_shift(self):
+        return float(np.sum(np.log(self.y_scale))) if self.standardized else 0.0
+
+    @property
+    def saved(self):
+        """What ``FittedMDN`` keeps: (x_shift, x_scale, y_shift, y_scale), or None."""
+        if not self.standardized:
+            return None
+        return self.x_shift, self.x_scale, self.y_shift, self.y_scale
+
+
+def _members(network, recipe, seed, x_data, y_data, n_val):
+    """The members to train, each with its seed, split and initial weights (build_mdn's
+    under ``set_random_seed(its seed)``), and held_out (members, n), True where a member
+    holds the point out. Every seed and split is drawn first, in member order, so that
+    results do not depend on scheduling."""
     rng = np.random.default_rng(seed)
-    jobs = []
     held_out = np.zeros((recipe.ensemble, len(x_data)), dtype=bool)
-    for member in range(recipe.ensemble):
+    members = []
+    for i in range(recipe.ensemble):
         member_seed = int(rng.integers(2**31 - 1))
         if recipe.ensemble == 1 and seed is not None:
             # one network: seed is its graph seed, as set_random_seed(SEED) in a notebook,
-            # so fit_mdn(x, y, recipe="seed", seed=SEED) retraces notebook 3 bit for bit
+            # so fit_mdn(x, y, recipe="article", seed=SEED) retraces notebook 3 bit for bit
             member_seed = seed
         x_tr, y_tr, x_va, y_va = x_data, y_data, None, None
         if recipe.validation_fraction > 0:
             order = rng.permutation(len(x_data))
             va, tr = order[:n_val], order[n_val:]
-            held_out[member, va] = True
+            held_out[i, va] = True
             x_tr, y_tr, x_va, y_va = x_data[tr], y_data[tr], x_data[va], y_data[va]
-        jobs.append((member_seed, x_tr, y_tr, x_va, y_va))
-    settings = _settings(recipe, x_data.shape[1], y_data.shape[1])
-    # the weights each member starts from: build_mdn's under set_random_seed(member seed)
-    initial = stacked.initial_weights(settings, [job[0] for job in jobs])
-    members = [
-        stacked.Member(
-            [w[i] for w in initial],
-            x_tr,
-            y_tr,
-            x_va,
-            y_va,
-            member_seed,
-            f"member {i + 1} of {recipe.ensemble}",
-        )
-        for i, (member_seed, x_tr, y_tr, x_va, y_va) in enumerate(jobs)
-    ]
-    start = time.perf_counter()
-    fit = _fit_stacked if recipe.engine == "stacked" else _fit_graph
-    with tqdm(
-        total=recipe.epochs * recipe.ensemble, desc="fit_mdn", unit="epoch", disable=not progress
-    ) as bar:
-        mons = fit(members, recipe, settings, monitor, nll_shift, bar if progress else None)
-    kept = [i for i, m in enumerate(members) if not m.dropped]  # the dropped were warned of
-    members, held_out, mons = [members[i] for i in kept], held_out[kept], [mons[i] for i in kept]
-    weights, sigma_scale = [m.weights for m in members], 1.0
-    if recipe.calibrate_sigma:
-        weights, sigma_scale = _calibrate(weights, settings, held_out, x_data, y_data, recipe)
-    losses = [np.array(m.losses) for m in members]
-    shortest = min(len(loss) for loss in losses)
-    return FittedMDN(
-        recipe=recipe,
-        weights=weights,
-        settings=settings,
-        loss_history=np.mean([loss[:shortest] for loss in losses], axis=0),
-        val_history=[np.array(m.val) for m in members],
-        monitor_history=mons[0] if len(mons) == 1 else np.array(mons, dtype=object),
-        best_epochs=[m.best_epoch for m in members],
-        stages=[m.stages for m in members],
-        sigma_scale=sigma_scale,
-        train_s=time.perf_counter() - start,
-        _scaling=scaling,
-    )
+        name = f"member {i + 1} of {recipe.ensemble}"
+        members.append(stacked.Member(None, x_tr, y_tr, x_va, y_va, member_seed, name))
+    initial = stacked.initial_weights(network, [m.seed for m in members])
+    for i, member in enumerate(members):
+        member.weights = [w[i] for w in initial]
+    return members, held_out
 
 
-def _calibrate(weights, settings, held_out, x, y, recipe):
+def _calibrate(weights, network, held_out, x, y, recipe):
     """(weights, sigma factor) of calibrated members: with ``calibrated_checks`` each
     member's sigmas first times the factor that fits its own held-out points best (folded
     into its out layer), then one factor for the ensemble out of bag (``oob_sigma_scale``).
     """
-    p, mu, sigma = member_mixtures(weights, settings, x)
+    p, mu, sigma = member_mixtures(weights, network, x)
     mixtures = [(p[i], mu[i], sigma[i]) for i in range(len(weights))]
     if recipe.calibrated_checks:
         factors = [oob_sigma_scale([mix], out[None], y) for mix, out in zip(mixtures, held_out)]
-        weights = [scale_sigmas(w, settings, c) for w, c in zip(weights, factors)]
+        weights = [scale_sigmas(w, network, c) for w, c in zip(weights, factors)]
         mixtures = [(p, mu, c * s) for (p, mu, s), c in zip(mixtures, factors)]
     return weights, oob_sigma_scale(mixtures, held_out, y)
 

@@ -93,8 +93,8 @@ class MDN:
     (float32 ``exp`` rounds sigmas below about 1e-45 to 0; ``exp`` of ``log_sigma`` in
     float64 does not).
     ``layers`` holds the (kernel, bias) variables of "hidden1", "hidden2", ..., "out" in
-    order, and ``settings`` the arguments ``build_mdn`` was called with: what a training
-    engine (``mdn_tf.engine``) needs to run the same network and loss.
+    order, and ``network`` the ``Network`` built from ``build_mdn``'s arguments: what a
+    training engine (``mdn_tf.engine``) needs to run the same network and loss.
     """
 
     x: tf.Tensor
@@ -106,7 +106,7 @@ class MDN:
     train_step: tf.Operation
     nll: tf.Tensor = None
     layers: tuple = ()
-    settings: dict = dataclasses.field(default_factory=dict, repr=False)
+    network: "Network" = dataclasses.field(default=None, repr=False)
     log_sigma: tf.Tensor = None
 
 
@@ -128,6 +128,80 @@ def head_units(mixture_size, output_dim, covariance="diagonal"):
     ("full": K D log-diagonals, then K D (D - 1) / 2 entries below the diagonal)."""
     k, d = mixture_size, output_dim
     return k + k * d + (k * d if covariance == "diagonal" else k * d * (d + 1) // 2)
+
+
+@dataclass(frozen=True)
+class Network:
+    """What ``build_mdn`` builds and every trainer trains: layers, head, loss and Adam step.
+
+    Layer widths (input_dim, *hidden_units, head_units): ``activation`` on the hidden
+    layers, a linear "out" layer whose units split as K weight logits, K D means and K D
+    log-sigmas (``covariance="diagonal"``), or K D log-diagonals and K D (D - 1) / 2
+    entries below each Cholesky factor's diagonal (``"full"``). The loss is the article's
+    clamped NLL (``mixture_nll``, clamp ``epsilon``) or ``mixture_nll_stable``, plus
+    weight_decay * sum of squared kernel entries; Adam at ``learning_rate``.
+
+    Frozen and hashable: a network is the key of the compiled programs a process keeps.
+    ``to_json`` and ``from_json`` are its form in a saved model's ``model.json``.
+    """
+
+    mixture_size: int = 12
+    hidden_units: tuple = (64, 128)
+    learning_rate: float = 0.01
+    epsilon: float = 1e-5
+    stable_loss: bool = False
+    weight_decay: float = 0.0
+    activation: object = "relu"  # "relu", "tanh", None (linear) or a callable
+    input_dim: int = 1
+    output_dim: int = 1
+    covariance: str = "diagonal"
+
+    def __post_init__(self):
+        checked = {
+            "mixture_size": _checks.positive_int("mixture_size", self.mixture_size),
+            "hidden_units": _checks.unit_sequence("hidden_units", self.hidden_units),
+            "learning_rate": _checks.positive_float("learning_rate", self.learning_rate),
+            "epsilon": _checks.positive_float("epsilon", self.epsilon),
+            "weight_decay": _checks.non_negative_float("weight_decay", self.weight_decay),
+            "input_dim": _checks.positive_int("input_dim", self.input_dim),
+            "output_dim": _checks.positive_int("output_dim", self.output_dim),
+            "covariance": check_covariance(self.covariance),
+        }
+        if not isinstance(self.stable_loss, bool):
+            raise TypeError(f"stable_loss must be True or False, got {self.stable_loss!r}")
+        resolve_activation(self.activation)
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def head_units(self):
+        """Units of the "out" layer (``head_units``)."""
+        return head_units(self.mixture_size, self.output_dim, self.covariance)
+
+    @property
+    def weight_shapes(self):
+        """Shapes of the weights in order: kernel (in, out), bias (out,), per layer."""
+        widths = (self.input_dim, *self.hidden_units, self.head_units)
+        return [s for a, b in zip(widths[:-1], widths[1:]) for s in ((a, b), (b,))]
+
+    def to_json(self):
+        """The fields as JSON values; TypeError for a callable activation."""
+        if not isinstance(self.activation, (str, type(None))):
+            raise TypeError(
+                f"a network with a callable activation ({self.activation!r}) cannot be "
+                "written as JSON: use activation 'relu' or 'tanh'"
+            )
+        fields = dataclasses.asdict(self)
+        fields["hidden_units"] = list(self.hidden_units)
+        return fields
+
+    @classmethod
+    def from_json(cls, fields):
+        """The network ``to_json`` wrote; a form without ``covariance`` (written before
+        full covariances) is diagonal."""
+        if not isinstance(fields, dict):
+            raise TypeError(f"a network's fields must be a JSON object, got {fields!r}")
+        return cls(**{**fields, "hidden_units": tuple(fields.get("hidden_units", ()))})
 
 
 def tril_index(output_dim):
@@ -234,6 +308,50 @@ def density_full_clamped(y, mu, factor, epsilon):
     d = _last_dim(factor)
     norm = (2 * math.pi) ** (d / 2) * tf.reduce_prod(diag, axis=-1)
     return tf.exp(-0.5 * tf.reduce_sum(tf.square(z), axis=-1)) / norm
+
+
+def log_normal_diag(y, mu, log_sigma):
+    """log N(y; mu, diag sigma^2) over the last axis, sigma = exp(log_sigma):
+
+        sum_d [ -(y_d - mu_d)^2 / (2 sigma_d^2) - log sigma_d ] - D log(2 pi) / 2
+
+    y (..., D) broadcasting against mu and log_sigma (..., D). Returns (...)."""
+    z = (y - mu) * tf.exp(-log_sigma)
+    d = _last_dim(mu)
+    d = tf.cast(tf.shape(mu)[-1], tf.float32) if d is None else d
+    return tf.reduce_sum(-0.5 * tf.square(z) - log_sigma, axis=-1) - 0.5 * math.log(2 * math.pi) * d
+
+
+def row_nll_stable(y, logits, mu, log_sigma, full):
+    """Each row's NLL in log space, no clamps, y (..., 1, D) against the head's logits
+    (..., K), means (..., K, D) and log-sigmas (..., K, D) or log-factors (..., K, D, D):
+
+        -logsumexp_k( log_softmax(logits)_k + log N(y; mu_k, Sigma_k) )  -> (...)
+    """
+    log_p = tf.nn.log_softmax(logits, axis=-1)
+    log_normal = (log_normal_full if full else log_normal_diag)(y, mu, log_sigma)
+    return -tf.reduce_logsumexp(log_p + log_normal, axis=-1)
+
+
+def row_nll_clamped(y, p, mu, sigma, epsilon, full):
+    """Each row's NLL with the article's clamps, y (..., 1, D) against weights p (..., K),
+    means (..., K, D) and sigmas (..., K, D) or Cholesky factors (..., K, D, D):
+
+        -log max( sum_k p_k prod_d N(y_d; mu_kd, max(sigma_kd, eps)), eps )  -> (...)
+
+    (a factor's diagonal clamped the same way, ``density_full_clamped``)."""
+    if full:
+        normal = density_full_clamped(y, mu, sigma, epsilon)
+    else:
+        sigma = tf.maximum(sigma, epsilon)
+        normal = tf.exp(-tf.square(y - mu) / (2 * tf.square(sigma))) / sigma
+        normal = tf.reduce_prod(normal / math.sqrt(2 * math.pi), axis=-1)
+    return -tf.math.log(tf.maximum(tf.reduce_sum(normal * p, axis=-1), epsilon))
+
+
+def weight_decay_term(kernels):
+    """sum of the squared entries of every kernel: what ``weight_decay`` multiplies."""
+    return tf.add_n([tf.reduce_sum(tf.square(k)) for k in kernels])
 
 
 def _placeholders(input_dim, output_dim):
@@ -346,18 +464,13 @@ def mixture_nll(y, p_out, mu_out, sigma_out, epsilon=1e-5):
     y, p_out, mu_out, sigma_out, rank, full = _check_head(
         y, p_out=p_out, mu_out=mu_out, sigma_out=sigma_out
     )
-    if full:
-        y_normal = density_full_clamped(y[:, None, :], mu_out, sigma_out, epsilon)  # (batch, K)
-        loss = tf.reduce_sum(tf.multiply(y_normal, p_out), axis=1, keepdims=True)
-        return tf.reduce_mean(-tf.math.log(tf.maximum(loss, epsilon)))
-    if rank == 3:
-        y = y[:, None, :]  # (batch, 1, D) against (batch, K, D)
+    if full or rank == 3:  # (batch, K, D): each component a diagonal or full Gaussian
+        rows = row_nll_clamped(y[:, None, :], p_out, mu_out, sigma_out, epsilon, full)
+        return tf.reduce_mean(rows)
     factor = 1 / math.sqrt(2 * math.pi)
     sigma = tf.maximum(sigma_out, epsilon)
     tmp = -tf.square(y - mu_out) / (2 * tf.square(sigma))
     y_normal = factor * tf.exp(tmp) / sigma
-    if rank == 3:
-        y_normal = tf.reduce_prod(y_normal, axis=2)  # (batch, K)
     loss = tf.reduce_sum(tf.multiply(y_normal, p_out), axis=1, keepdims=True)
     loss = -tf.math.log(tf.maximum(loss, epsilon))
     return tf.reduce_mean(loss)
@@ -390,18 +503,25 @@ def mixture_nll_stable(y, p_logits, mu_out, log_sigma):
     y, p_logits, mu_out, log_sigma, rank, full = _check_head(
         y, p_logits=p_logits, mu_out=mu_out, log_sigma=log_sigma
     )
-    log_p = tf.nn.log_softmax(p_logits, axis=1)
-    if full:
-        log_normal = log_normal_full(y[:, None, :], mu_out, log_sigma)
-    elif rank == 2:
-        z = (y - mu_out) * tf.exp(-log_sigma)
-        log_normal = -0.5 * tf.square(z) - log_sigma - 0.5 * math.log(2 * math.pi)
+    if rank == 2:  # one output dimension: (batch, K) as (batch, K, 1)
+        mu_out, log_sigma = mu_out[..., None], log_sigma[..., None]
+    return tf.reduce_mean(row_nll_stable(y[:, None, :], p_logits, mu_out, log_sigma, full))
+
+
+def training_objective(y, head, kernels, network):
+    """(loss, objective) of a (batch, ...) head (logits, means, log-sigmas or log-factors)
+    on y (batch, D) as ``build_mdn`` trains it: the loss ``mixture_nll_stable`` or the
+    clamped ``mixture_nll``, the objective loss + weight_decay * ``weight_decay_term``."""
+    logits, mu, log_sigma = head
+    if network.stable_loss:
+        loss = mixture_nll_stable(y, logits, mu, log_sigma)
     else:
-        z = (y[:, None, :] - mu_out) * tf.exp(-log_sigma)
-        d = tf.cast(tf.shape(mu_out)[2], tf.float32)
-        log_normal = tf.reduce_sum(-0.5 * tf.square(z) - log_sigma, axis=2)
-        log_normal -= 0.5 * math.log(2 * math.pi) * d
-    return -tf.reduce_mean(tf.reduce_logsumexp(log_p + log_normal, axis=1))
+        full = network.covariance == "full"
+        sigma = factor_from_log(log_sigma) if full else tf.exp(log_sigma)
+        loss = mixture_nll(y, tf.nn.softmax(logits), mu, sigma, epsilon=network.epsilon)
+    if network.weight_decay == 0:
+        return loss, loss
+    return loss, loss + network.weight_decay * weight_decay_term(kernels)
 
 
 def split_head(out, mixture_size, output_dim, covariance="diagonal"):
@@ -455,51 +575,43 @@ def build_mdn(
     To run many epochs per ``Session.run``, see ``mdn_tf.engine``.
     """
     require_graph_mode("build_mdn")
-    mixture_size = _checks.positive_int("mixture_size", mixture_size)
-    hidden_units = _checks.unit_sequence("hidden_units", hidden_units)
-    learning_rate = _checks.positive_float("learning_rate", learning_rate)
-    epsilon = _checks.positive_float("epsilon", epsilon)
-    if not isinstance(stable_loss, bool):
-        raise TypeError(f"stable_loss must be True or False, got {stable_loss!r}")
-    weight_decay = _checks.non_negative_float("weight_decay", weight_decay)
-    resolve_activation(activation)
-    input_dim = _checks.positive_int("input_dim", input_dim)
-    output_dim = _checks.positive_int("output_dim", output_dim)
-    covariance = check_covariance(covariance)
-    x, y = _placeholders(input_dim, output_dim)
+    network = Network(
+        mixture_size,
+        hidden_units,
+        learning_rate,
+        epsilon,
+        stable_loss,
+        weight_decay,
+        activation,
+        input_dim,
+        output_dim,
+        covariance,
+    )
+    return network_graph(network)
+
+
+def network_graph(network):
+    """``build_mdn`` of a ``Network``: its placeholders, variables, head, loss and
+    ``train_step`` in the default graph (an ``MDN``)."""
+    require_graph_mode("build_mdn")
+    x, y = _placeholders(network.input_dim, network.output_dim)
 
     # the article's layers, then the head: softmax weights, means, exp sigmas
     first_variable = len(tf1.trainable_variables())
     hidden = x
-    for i, units in enumerate(hidden_units, start=1):
-        hidden = dense(hidden, units=units, activation=activation, name=f"hidden{i}")
-    out = dense(hidden, units=head_units(mixture_size, output_dim, covariance), name="out")
-    p, mu_out, sigma = split_head(out, mixture_size, output_dim, covariance)
+    for i, units in enumerate(network.hidden_units, start=1):
+        hidden = dense(hidden, units=units, activation=network.activation, name=f"hidden{i}")
+    out = dense(hidden, units=network.head_units, name="out")
+    p, mu_out, sigma = split_head(out, network.mixture_size, network.output_dim, network.covariance)
     p_out = tf.nn.softmax(p, name="prob_dist")
-    full = covariance == "full"  # then the Cholesky factor, exp on its diagonal only
+    full = network.covariance == "full"  # then the Cholesky factor, exp on its diagonal only
     sigma_out = tf.identity(factor_from_log(sigma), "sigma") if full else tf.exp(sigma, "sigma")
 
     nll = mixture_nll_stable(y, p, mu_out, sigma)
-    loss = nll if stable_loss else mixture_nll(y, p_out, mu_out, sigma_out, epsilon=epsilon)
     variables = tf1.trainable_variables()[first_variable:]  # kernel, bias of each layer
     layers = tuple(zip(variables[::2], variables[1::2]))
-    objective = loss
-    if weight_decay > 0:  # on the kernels, not the biases
-        objective += weight_decay * tf.add_n([tf.reduce_sum(tf.square(k)) for k, _ in layers])
-    train_step = tf1.train.AdamOptimizer(learning_rate=learning_rate).minimize(objective)
-
-    settings = {
-        "mixture_size": mixture_size,
-        "hidden_units": hidden_units,
-        "learning_rate": learning_rate,
-        "epsilon": epsilon,
-        "stable_loss": stable_loss,
-        "weight_decay": weight_decay,
-        "activation": activation,
-        "input_dim": input_dim,
-        "output_dim": output_dim,
-        "covariance": covariance,
-    }
+    loss, objective = training_objective(y, (p, mu_out, sigma), variables[::2], network)
+    train_step = tf1.train.AdamOptimizer(learning_rate=network.learning_rate).minimize(objective)
     return MDN(
         x=x,
         y=y,
@@ -510,6 +622,6 @@ def build_mdn(
         train_step=train_step,
         nll=nll,
         layers=layers,
-        settings=settings,
+        network=network,
         log_sigma=sigma,
     )

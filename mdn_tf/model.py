@@ -1,9 +1,7 @@
 """A fitted MDN: its weights and scaling as arrays, the questions it answers, save and load.
 
 ``FittedMDN`` holds no TensorFlow state: ``predict`` is the network's forward pass in numpy
-(float64, every member at once), so a fitted or loaded model needs no graph or session,
-and ``close()`` has nothing to release (it is kept, with the ``with`` block, for code
-written against earlier releases, whose models held one session per member).
+(float64, every member at once), so a fitted or loaded model needs no graph or session.
 """
 
 import dataclasses
@@ -12,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mdn_tf import _checks, saving
-from mdn_tf.graph import head_units, tril_index
+from mdn_tf.graph import Network, tril_index
 from mdn_tf.mixture import (
     held_out_nll,
     mixture_cdf,
@@ -45,7 +43,7 @@ def _activate(activation, h):
         return sess.run(activation(tf.constant(h)))
 
 
-def member_mixtures(weights, settings, x):
+def member_mixtures(weights, network, x):
     """Each member's mixture at x (n, input_dim), in its training units, as float64:
     (p (M, n, K), mu (M, n, K, D), sigma (M, n, K, D)) for M members whose weights are
     ``weights[m] = [kernel, bias, kernel, ...]``; for ``covariance="full"`` the Cholesky
@@ -56,32 +54,32 @@ def member_mixtures(weights, settings, x):
     (a factor's diagonal exp'd, the entries below it as they are), the exp in float64 (no
     sigma rounds to 0 far from the data).
     """
-    k, d = settings["mixture_size"], settings["output_dim"]
+    k, d = network.mixture_size, network.output_dim
     layers = len(weights[0]) // 2
     stacked = [np.stack([w[i] for w in weights]).astype(np.float64) for i in range(2 * layers)]
     h = np.broadcast_to(np.asarray(x, np.float64), (len(weights), *np.shape(x)))
     for i in range(layers):
         h = np.matmul(h, stacked[2 * i]) + stacked[2 * i + 1][:, None, :]
         if i < layers - 1:
-            h = _activate(settings["activation"], h)
+            h = _activate(network.activation, h)
     logits = h[..., :k]
     p = np.exp(logits - logits.max(axis=-1, keepdims=True))
     p /= p.sum(axis=-1, keepdims=True)
     shape = (*h.shape[:2], k, d)
     mu = h[..., k : k + k * d].reshape(shape)
     sigma = np.exp(h[..., k + k * d : k + 2 * k * d].reshape(shape))
-    if settings.get("covariance", "diagonal") == "full":
+    if network.covariance == "full":
         below = h[..., k + 2 * k * d :].reshape((*shape[:-1], d * (d - 1) // 2))
         row = np.concatenate([np.zeros((*shape[:-1], 1)), sigma, below], axis=-1)
         sigma = row[..., tril_index(d)].reshape((*shape, d))  # (M, n, K, D, D)
     return p, mu, sigma
 
 
-def scale_sigmas(weights, settings, factor):
+def scale_sigmas(weights, network, factor):
     """One member's weights [kernel, bias, ...] with every sigma of its mixture multiplied
     by ``factor`` > 0, folded into its out layer: log c added to the log-sigma units (a
     factor's log-diagonal), and the units below a factor's diagonal multiplied by c."""
-    k, d = settings["mixture_size"], settings["output_dim"]
+    k, d = network.mixture_size, network.output_dim
     start = k + k * d  # the log-sigma units follow the weight logits and the means
     kernel, bias = weights[-2].copy(), weights[-1].copy()
     bias[start : start + k * d] += np.float32(np.log(factor))
@@ -108,7 +106,7 @@ class FittedMDN:
 
     recipe: Recipe
     weights: list = field(repr=False)  # per member: [kernel, bias, ...] float32 arrays
-    settings: dict = field(repr=False)  # build_mdn's arguments for the network
+    network: Network = field(repr=False)
     loss_history: np.ndarray = field(repr=False)
     val_history: list = field(repr=False)
     monitor_history: np.ndarray = field(repr=False)
@@ -118,35 +116,20 @@ class FittedMDN:
     train_s: float = 0.0
     _scaling: tuple = field(default=None, repr=False)  # (x_shift, x_scale, y_shift, y_scale)
 
-    def close(self):
-        """Nothing to release (the model is arrays); kept so that earlier code runs."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
     def save(self, path, overwrite=False):
         """Write the model to the folder ``path`` (JSON and .npz, no pickle; see
         ``mdn_tf.saving``); ``mdn_tf.load_mdn(path)`` reads it back. Returns the path."""
         path = saving.check_path(path)
-        if not isinstance(self.settings["activation"], (str, type(None))):
-            raise TypeError(
-                f"a model with a callable activation ({self.settings['activation']!r}) cannot "
-                "be saved as JSON: train it with activation 'relu' or 'tanh'"
-            )
+        network = self.network.to_json()  # TypeError for a callable activation
         arrays = {}
         for i, member in enumerate(self.weights):
             for j in range(len(member) // 2):
                 arrays[f"m{i}_l{j}_kernel"] = np.asarray(member[2 * j], np.float32)
                 arrays[f"m{i}_l{j}_bias"] = np.asarray(member[2 * j + 1], np.float32)
         scaling = None if self._scaling is None else [np.asarray(a).tolist() for a in self._scaling]
-        settings = {k: self.settings[k] for k in saving.SETTINGS}
-        settings["hidden_units"] = list(settings["hidden_units"])
         model = {
             "recipe": dataclasses.asdict(self.recipe),
-            "settings": settings,
+            "settings": network,
             "members": len(self.weights),
             "layers": len(self.weights[0]) // 2,
             "scaling": scaling,
@@ -226,11 +209,11 @@ class FittedMDN:
         One forward pass of every member in numpy (``member_mixtures``), in float64 from
         the float32 weights; sigma is exp(log_sigma) in float64: far from the data a float32
         ``exp`` can round a sigma to 0, a density no question could be asked of."""
-        x = _checks.matrix("x", x, width=self.settings["input_dim"])
+        x = _checks.matrix("x", x, width=self.network.input_dim)
         if self._scaling is not None:
             x = (x - self._scaling[0]) / self._scaling[1]
         parts = [
-            member_mixtures(self.weights, self.settings, x[i : i + PREDICT_ROWS])
+            member_mixtures(self.weights, self.network, x[i : i + PREDICT_ROWS])
             for i in range(0, max(len(x), 1), PREDICT_ROWS)
         ]
         p, mu, sigma = (np.concatenate(a, axis=1) for a in zip(*parts))  # (M, n, K, ...)
@@ -260,7 +243,7 @@ class MixtureView:
     """
 
     def __init__(self, fitted, dims=None, given_dims=None):
-        d = fitted.settings["output_dim"]
+        d = fitted.network.output_dim
         self.fitted = fitted
         self.dims = None if dims is None else _checks.dims("dims", dims, d)
         self.given_dims = None if given_dims is None else _checks.dims("given_dims", given_dims, d)
@@ -338,26 +321,23 @@ def load_mdn(path):
     model, arrays = saving.read(path)
     file = path / saving.MODEL_FILE
     try:
-        recipe = dict(model["recipe"])
-        recipe["hidden_units"] = tuple(recipe["hidden_units"])
-        recipe = Recipe(**recipe)
-        settings = dict(model["settings"])
-        settings["hidden_units"] = tuple(settings["hidden_units"])
+        recipe = Recipe(
+            **{**model["recipe"], "hidden_units": tuple(model["recipe"]["hidden_units"])}
+        )
+        network = Network.from_json(model["settings"])
         members = _checks.positive_int("members", model["members"])
         layers = _checks.positive_int("layers", model["layers"])
     except (TypeError, ValueError, KeyError) as err:
         raise ValueError(f"{file}: {err}") from None
-    settings.setdefault("covariance", "diagonal")  # what folders before full covariances hold
-    k, d = settings["mixture_size"], settings["output_dim"]
-    units = head_units(k, d, settings["covariance"])
-    widths = (settings["input_dim"], *settings["hidden_units"], units)
-    if len(widths) - 1 != layers:
-        raise ValueError(f"{file}: {layers} layers, but its settings build {len(widths) - 1}")
+    shapes = network.weight_shapes
+    if len(shapes) // 2 != layers:
+        raise ValueError(f"{file}: {layers} layers, but its settings build {len(shapes) // 2}")
     weights = []
     for i in range(members):
         member = []
-        for j, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-            for name, shape in ((f"m{i}_l{j}_kernel", (a, b)), (f"m{i}_l{j}_bias", (b,))):
+        for j in range(layers):
+            kernel, bias = shapes[2 * j], shapes[2 * j + 1]
+            for name, shape in ((f"m{i}_l{j}_kernel", kernel), (f"m{i}_l{j}_bias", bias)):
                 value = arrays.get(name)
                 if value is None or value.shape != shape:
                     raise ValueError(
@@ -369,7 +349,7 @@ def load_mdn(path):
     return FittedMDN(
         recipe=recipe,
         weights=weights,
-        settings=settings,
+        network=network,
         loss_history=np.asarray(model.get("loss_history", []), dtype=float),
         val_history=[],
         monitor_history=np.zeros((0, 2)),

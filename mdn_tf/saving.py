@@ -4,9 +4,10 @@ checked. ``FittedMDN.save`` and ``mdn_tf.load_mdn`` (``mdn_tf.model``) use it.
 A saved model is a folder of two files:
 
 - ``model.json``: the format and its version, the mdn_tf version that wrote it, the recipe,
-  the network's settings, the number of members, the standardization and sigma factor that
-  ``predict`` applies, the training record (loss history, best epochs, seconds), the
-  SHA-256 of the weights file and one of its own fields (so an edit is caught);
+  the network (``Network.to_json``, under "settings"), the number of members, the
+  standardization and sigma factor that ``predict`` applies, the training record (loss
+  history, best epochs, seconds), the SHA-256 of the weights file and one of its own
+  fields (so an edit is caught);
 - ``weights.npz``: every member's kernels and biases, ``m<i>_l<j>_kernel`` and
   ``m<i>_l<j>_bias`` (loaded with ``allow_pickle=False``: loading runs no code).
 
@@ -39,7 +40,6 @@ FORMAT_VERSION = 1  # diagonal covariances
 FULL_FORMAT_VERSION = 2  # full covariances: the same files, a wider out layer
 READS = (FORMAT_VERSION, FULL_FORMAT_VERSION)
 MODEL_FILE, WEIGHTS_FILE = "model.json", "weights.npz"
-# the build_mdn arguments a saved model records (the rest are the recipe's)
 SETTINGS = (
     "mixture_size",
     "hidden_units",

@@ -1,7 +1,7 @@
 """Every member of an ensemble in one compiled program: weights stacked on a member axis.
 
 ``fit_mdn`` trains its members here (``Recipe(engine="stacked")``, every named recipe but
-the article's ``"seed"``). Member m of M keeps its own weights, Adam moments and beta
+the article's, ``"article"``). Member m of M keeps its own weights, Adam moments and beta
 powers, training and validation rows, noise stream, minibatch shuffle, best weights and
 patience count, all as slices of arrays with a leading member axis:
 
@@ -27,13 +27,12 @@ minibatches and noise come from numpy, member by member, exactly as the graph lo
 With two or more intra-op threads the members are split into two groups that run side by
 side, one Python thread each, in one shared session: two programs running in parallel use
 two cores better than one program whose small matmuls are split (see docs/performance.md).
-The session is kept for the process, keyed by the network's settings, and XLA keeps one
+The session is kept for the process, keyed by the ``Network``, and XLA keeps one
 compiled program per shape in it, so a second fit of the same shapes compiles nothing:
 the first fit in a process pays about two seconds per program size.
 """
 
 import functools
-import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,29 +40,33 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mdn_tf._tf import tf, tf1
-from mdn_tf.engine import ADAM_EPSILON, BETA1, BETA2, intra_op_threads
+from mdn_tf._tf import intra_op_threads, tf, tf1
 from mdn_tf.graph import (
-    build_mdn,
-    density_full_clamped,
     factor_from_log,
-    head_units,
-    log_normal_full,
+    network_graph,
     resolve_activation,
+    row_nll_clamped,
+    row_nll_stable,
     scale_log_sigma,
     split_head,
+    weight_decay_term,
 )
 
 STEPS_PER_CALL = 200  # training steps one call of the program runs at most
 ROWS_PER_CALL = 2_000_000  # and batch rows per member (full batches of many points)
+# tf.compat.v1.train.AdamOptimizer's defaults, which build_mdn's train_step uses
+BETA1, BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
 
 
-def forward(params, x, settings):
+def forward(params, x, network):
     """The network on stacked inputs x (M, N, input_dim) with stacked weights ``params``
     (kernel (M, in, out), bias (M, out), ...): logits (M, N, K), means and log-sigmas
-    (M, N, K, D), or log-factors (M, N, K, D, D) for a full covariance."""
-    activation = resolve_activation(settings["activation"])
-    h = tf.transpose(x, (0, 2, 1))  # (M, input_dim, N): feature-major
+    (M, N, K, D), or log-factors (M, N, K, D, D) for a full covariance.
+
+    Feature-major: activations are (M, units, N), so each layer is W^T h with the kernel
+    as stored (in, out); XLA's CPU matmuls run fastest in that layout for N >> units."""
+    activation = resolve_activation(network.activation)
+    h = tf.transpose(x, (0, 2, 1))  # (M, input_dim, N)
     layers = len(params) // 2
     for i in range(layers):
         kernel, bias = params[2 * i], params[2 * i + 1]
@@ -71,65 +74,47 @@ def forward(params, x, settings):
         if i < layers - 1 and activation is not None:
             h = activation(h)
     out = tf.transpose(h, (0, 2, 1))  # (M, N, units)
-    k, d = settings["mixture_size"], settings["output_dim"]
-    return split_head(out, k, d, settings["covariance"])
+    k, d = network.mixture_size, network.output_dim
+    return split_head(out, k, d, network.covariance)
 
 
-def row_nll(head, y, settings, exact=False):
-    """Each point's negative log-likelihood (M, N) under the stacked head, y (M, N, D):
-
-        stable or exact:  -logsumexp_k( log_softmax(logits)_k + log N(y; mu_k, diag sigma_k^2) )
-        clamped:          -log max( sum_k p_k prod_d N(y_d; mu_kd, max(sigma_kd, eps)), eps )
-
-    the clamped form being the article's loss (``mixture_nll``) when ``stable_loss`` is
-    False and ``exact`` is not asked for; a full covariance's terms are those of
-    ``mixture_nll_stable`` and ``mixture_nll`` with a factor."""
+def row_nll(head, y, network, exact=False):
+    """Each point's NLL (M, N) under the stacked head, y (M, N, D): ``row_nll_stable``
+    when ``exact`` or the network's ``stable_loss``, else the article's clamped loss
+    (``row_nll_clamped``), as ``build_mdn`` trains it."""
     logits, mu, log_sigma = head
     y = y[:, :, None, :]  # (M, N, 1, D) against (M, N, K, D)
-    if settings["covariance"] == "full":
-        if exact or settings["stable_loss"]:
-            log_p = tf.nn.log_softmax(logits, axis=2)
-            return -tf.reduce_logsumexp(log_p + log_normal_full(y, mu, log_sigma), axis=2)
-        eps = settings["epsilon"]
-        normal = density_full_clamped(y, mu, factor_from_log(log_sigma), eps)
-        return -tf.math.log(
-            tf.maximum(tf.reduce_sum(normal * tf.nn.softmax(logits, axis=2), 2), eps)
-        )
-    if exact or settings["stable_loss"]:
-        z = (y - mu) * tf.exp(-log_sigma)
-        log_normal = tf.reduce_sum(-0.5 * tf.square(z) - log_sigma, axis=3)
-        log_normal -= 0.5 * math.log(2 * math.pi) * settings["output_dim"]
-        log_p = tf.nn.log_softmax(logits, axis=2)
-        return -tf.reduce_logsumexp(log_p + log_normal, axis=2)
-    eps = settings["epsilon"]
-    sigma = tf.maximum(tf.exp(log_sigma), eps)
-    normal = tf.exp(-tf.square(y - mu) / (2 * tf.square(sigma))) / sigma / math.sqrt(2 * math.pi)
-    density = tf.reduce_sum(tf.reduce_prod(normal, axis=3) * tf.nn.softmax(logits, axis=2), 2)
-    return -tf.math.log(tf.maximum(density, eps))
+    full = network.covariance == "full"
+    if exact or network.stable_loss:
+        return row_nll_stable(y, logits, mu, log_sigma, full)
+    sigma = factor_from_log(log_sigma) if full else tf.exp(log_sigma)
+    p = tf.nn.softmax(logits, axis=-1)
+    return row_nll_clamped(y, p, mu, sigma, network.epsilon, full)
 
 
-def calibrated_nll(params, x, y, log_scales, settings):
+def calibrated_nll(params, x, y, log_scales, network):
     """Each member's mean exact NLL on its rows x (M, N, input_dim), y (M, N, D) with its
     sigmas times the best of the factors exp(log_scales) (G,): min_g mean_n NLL (M,).
     The rows are scored once per factor, factor-major, as (M, G N) rows."""
-    logits, mu, log_sigma = forward(params, x, settings)
+    logits, mu, log_sigma = forward(params, x, network)
     members, rows, grid = tf.shape(x)[0], tf.shape(x)[1], tf.shape(log_scales)[0]
     tiled = [tf.tile(a, [1, grid] + [1] * (a.shape.rank - 2)) for a in (logits, mu, y)]
     log_sigma = tf.tile(log_sigma, [1, grid] + [1] * (log_sigma.shape.rank - 2))
     log_c = tf.broadcast_to(tf.repeat(log_scales, rows), tf.shape(log_sigma)[:2])
-    log_sigma = scale_log_sigma(log_sigma, log_c, settings["covariance"])
-    per_row = row_nll((tiled[0], tiled[1], log_sigma), tiled[2], settings, exact=True)
+    log_sigma = scale_log_sigma(log_sigma, log_c, network.covariance)
+    per_row = row_nll((tiled[0], tiled[1], log_sigma), tiled[2], network, exact=True)
     per_factor = tf.reduce_mean(tf.reshape(per_row, [members, grid, rows]), axis=2)
     return tf.reduce_min(per_factor, axis=1)
 
 
-def _objective(params, x, y, settings):
-    """(each member's training loss (M,), the summed objective with each weight decay)."""
-    losses = tf.reduce_mean(row_nll(forward(params, x, settings), y, settings), axis=1)
+def _objective(params, x, y, network):
+    """(each member's training loss (M,), the summed objective with each weight decay):
+    sum_m loss_m + weight_decay * sum of squared kernel entries, so that the gradient
+    with respect to member m's weights is member m's own."""
+    losses = tf.reduce_mean(row_nll(forward(params, x, network), y, network), axis=1)
     objective = tf.reduce_sum(losses)
-    if settings["weight_decay"] > 0:
-        decay = tf.add_n([tf.reduce_sum(tf.square(k)) for k in params[::2]])
-        objective += settings["weight_decay"] * decay
+    if network.weight_decay > 0:
+        objective += network.weight_decay * weight_decay_term(params[::2])
     return losses, objective
 
 
@@ -138,9 +123,13 @@ def _per_member(values, like):
     return tf.reshape(values, [-1] + [1] * (like.shape.rank - 1))
 
 
-def _adam(params, grads, m, v, beta1_power, beta2_power, learning_rate):
-    """TF1's Adam (``mdn_tf.engine._adam``) on stacked tensors, beta powers and learning
-    rates (M,)."""
+def adam(params, grads, m, v, beta1_power, beta2_power, learning_rate):
+    """One step of TF1's Adam (training_ops' ApplyAdam) for each member, on stacked
+    tensors (M, ...) with beta powers and learning rates (M,):
+
+        m += (g - m)(1 - beta1),  v += (g^2 - v)(1 - beta2),
+        w -= m lr sqrt(1 - beta2^t) / (1 - beta1^t) / (sqrt(v) + eps)
+    """
     alpha = learning_rate * tf.sqrt(1 - beta2_power) / (1 - beta1_power)
     m = [a + (g - a) * (1 - BETA1) for a, g in zip(m, grads)]
     v = [a + (g * g - a) * (1 - BETA2) for a, g in zip(v, grads)]
@@ -150,10 +139,30 @@ def _adam(params, grads, m, v, beta1_power, beta2_power, learning_rate):
     return params, m, v
 
 
+class Check(NamedTuple):
+    """Early stopping after a validation check: whether it is a new best (keep its
+    weights), the best validation NLL so far, the checks since it, and whether patience
+    ran out."""
+
+    gain: object
+    best_val: object
+    since: object
+    stop: object
+
+
+def early_stopping(val, best_val, since, patience, where):
+    """Early stopping's rule, for one member or many at once: a check whose validation NLL
+    ``val`` is below ``best_val`` is the new best and resets the count; any other adds one;
+    ``patience`` checks without gain stop the member. ``where`` is ``np.where`` on numbers
+    or ``tf.where`` on tensors. Returns a ``Check``."""
+    gain = val < best_val
+    since = where(gain, 0, since + 1)
+    return Check(gain, where(gain, val, best_val), since, since >= patience)
+
+
 @functools.cache
-def _program(settings_items):
-    """The compiled call: one function per network configuration (see the docstring)."""
-    settings = dict(settings_items)
+def program(network):
+    """The compiled call: one function per network (see the module's docstring)."""
 
     @tf.function(jit_compile=True, autograph=False)
     def run(xs, ys, x_va, y_va, x_mon, y_mon, log_scales, control, state):
@@ -171,10 +180,10 @@ def _program(settings_items):
 
         def epoch(e, t, log, params, m, v, b1, b2):
             def step(j, t, total, params, m, v, b1, b2):
-                losses, objective = _objective(params, xs[:, t], ys[:, t], settings)
+                losses, objective = _objective(params, xs[:, t], ys[:, t], network)
                 grads = tf.gradients(objective, params)
                 b1, b2 = b1 * BETA1, b2 * BETA2
-                params, m, v = _adam(params, grads, m, v, b1, b2, lr)
+                params, m, v = adam(params, grads, m, v, b1, b2, lr)
                 return j + 1, t + 1, total + losses, params, m, v, b1, b2
 
             out = tf.while_loop(
@@ -186,7 +195,7 @@ def _program(settings_items):
             return (e + 1, out[1], log, *out[3:])
 
         def nll(params, x, y):  # each member's exact mean NLL on its rows (M, N, ...)
-            return tf.reduce_mean(row_nll(forward(params, x, settings), y, settings, True), 1)
+            return tf.reduce_mean(row_nll(forward(params, x, network), y, network, True), 1)
 
         members = tf.shape(xs)[0]
         x_mon_all = tf.broadcast_to(x_mon, tf.concat([[members], tf.shape(x_mon)], 0))
@@ -201,14 +210,15 @@ def _program(settings_items):
             )
             e, t, log, train = out[0], out[1], out[2], out[3:]
             params = train[0]
-            val = calibrated_nll(params, x_va, y_va, log_scales, settings)
+            val = calibrated_nll(params, x_va, y_va, log_scales, network)
             vals = vals.write(p, val)
             mons = mons.write(p, nll(params, x_mon_all, y_mon_all))
-            gain = tf.logical_and(check, val < best_val)
+            checked = early_stopping(val, best_val, since, patience, tf.where)
+            gain = tf.logical_and(check, checked.gain)  # a period without a check: no change
             best = [tf.where(_per_member(gain, w), w, b) for w, b in zip(params, best)]
-            best_val = tf.where(gain, val, best_val)
-            since = tf.where(gain, 0, since + tf.cast(check, tf.int32))
-            stopped = tf.logical_or(stopped, since >= patience)
+            best_val = tf.where(check, checked.best_val, best_val)
+            since = tf.where(check, checked.since, since)
+            stopped = tf.logical_or(stopped, tf.logical_and(check, checked.stop))
             return p + 1, e, t, log, vals, mons, best, best_val, since, stopped, train
 
         params, m, v, b1, b2 = state.params, state.m, state.v, state.beta1_power, state.beta2_power
@@ -276,14 +286,14 @@ class BatchStream:
 
 
 @functools.cache
-def _init_recipe(settings_items):
+def _init_recipe(network):
     """How ``build_mdn`` under ``set_random_seed(seed)`` draws its kernels, read off one
     built graph: per kernel (shape, op seed, min, range) of its Glorot-uniform
     ``RandomUniform``; biases start at zero."""
     graph = tf.Graph()
     with graph.as_default():
         tf1.set_random_seed(1)
-        mdn = build_mdn(**dict(settings_items))
+        mdn = network_graph(network)
         draws = []
         with tf1.Session(graph=graph) as sess:
             for kernel, _ in mdn.layers:
@@ -296,11 +306,11 @@ def _init_recipe(settings_items):
     return tuple(draws)
 
 
-def initial_weights(settings, seeds):
-    """The weights ``build_mdn(**settings)`` starts from under ``set_random_seed(seed)``,
+def initial_weights(network, seeds):
+    """The weights ``network_graph(network)`` starts from under ``set_random_seed(seed)``,
     for each seed, without building the network: stacked (M, ...) arrays in the order
     kernel, bias, kernel, ... Bit-identical to the built network's initial values."""
-    draws = _init_recipe(tuple(sorted(settings.items())))
+    draws = _init_recipe(network)
     graph = tf.Graph()
     with graph.as_default():
         ops = []
@@ -325,11 +335,9 @@ class _Session:
     """The program's graph and session for one network configuration, kept for the
     process so that its compiled code is reused (see ``_session``)."""
 
-    def __init__(self, settings):
-        d_in, d_out = settings["input_dim"], settings["output_dim"]
-        units = head_units(settings["mixture_size"], d_out, settings["covariance"])
-        widths = (d_in, *settings["hidden_units"], units)
-        shapes = [s for a, b in zip(widths[:-1], widths[1:]) for s in ((a, b), (b,))]
+    def __init__(self, network):
+        d_in, d_out = network.input_dim, network.output_dim
+        shapes = network.weight_shapes
         self.graph = tf.Graph()
         with self.graph.as_default():
 
@@ -346,7 +354,7 @@ class _Session:
             self.state = GroupState(
                 *weights[:3], ph(f32), ph(f32), ph(f32), weights[3], ph(f32), ph(tf.int32)
             )
-            run = _program(tuple(sorted(settings.items())))
+            run = program(network)
             data = self.xs, self.ys, self.x_va, self.y_va, self.x_mon, self.y_mon
             self.fetch = run(*data, self.log_scales, self.control, self.state)
         self.sess = tf1.Session(graph=self.graph)
@@ -378,16 +386,12 @@ _SESSIONS = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
-def _session(settings):
-    """The process's ``_Session`` for ``settings``, built on first use; a settings dict
-    without ``covariance`` (written before full covariances) is build_mdn's default,
-    "diagonal"."""
-    settings = {"covariance": "diagonal", **settings}
-    key = tuple(sorted(settings.items()))
+def _session(network):
+    """The process's ``_Session`` for ``network``, built on first use."""
     with _SESSIONS_LOCK:
-        if key not in _SESSIONS:
-            _SESSIONS[key] = _Session(settings)
-        return _SESSIONS[key]
+        if network not in _SESSIONS:
+            _SESSIONS[network] = _Session(network)
+        return _SESSIONS[network]
 
 
 def parallel_groups():
@@ -420,22 +424,9 @@ class Member:
     dropped: bool = False  # it diverged for good with no check to fall back on: no weights
 
 
-@dataclass(frozen=True)
-class Schedule:
-    """What ``train_members`` needs of a recipe (``Recipe`` has the meanings)."""
-
-    epochs: int
-    check_every: int
-    patience: int
-    batch_size: int
-    input_noise: float
-    target_noise: float
-    stages: int = 1
-    stage_noise: float = 1.0
-    stage_learning_rate: float = 1.0
-    restarts: int = 0
-    calibrated_checks: bool = False  # checks score the NLL at each member's best sigma factor
-
+# times a member whose training loss stops being finite goes on from its best check (or
+# its start), each time at half the learning rate, before it stops for good
+RESTARTS = 2
 
 # a stage that lowers a member's best check by less than this (nats per point) is its last
 STAGE_GAIN = 0.01
@@ -494,8 +485,9 @@ class GroupState(NamedTuple):
         )
 
 
-def train_members(settings, members, schedule, nll_shift=0.0, monitor=None, on_epochs=None):
-    """Train ``members`` (a list of ``Member``) of one network configuration together.
+def train_members(network, members, recipe, nll_shift=0.0, monitor=None, on_epochs=None):
+    """Train ``members`` (a list of ``Member``) of one ``network`` together as ``recipe``
+    (a ``Recipe``: epochs, checks, patience, batches, noise and its stages) says.
 
     Returns nothing: each member's ``weights`` become the weights to keep (its best
     check's, or the last without validation), and its ``losses`` (each epoch's mean
@@ -510,13 +502,13 @@ def train_members(settings, members, schedule, nll_shift=0.0, monitor=None, on_e
     a fifth of the work of five members in every fit, the compilation only the first).
     """
     groups = min(parallel_groups(), len(members))
-    session = _session(settings)
+    session = _session(network)
     parts = [members[g::groups] for g in range(groups)]
     stop = threading.Event()  # set when a group fails: the other stops at its next call
 
     def train(part):
         try:
-            group = _Group(session, part, schedule, settings["learning_rate"], nll_shift, monitor)
+            group = _Group(session, part, recipe, network.learning_rate, nll_shift, monitor)
             group.train(on_epochs, stop)
         except BaseException:
             stop.set()
@@ -555,14 +547,14 @@ class _Group:
     same numbers, in every run.
     """
 
-    def __init__(self, session, members, schedule, learning_rate, nll_shift, monitor):
-        self.session, self.schedule, self.nll_shift = session, schedule, nll_shift
+    def __init__(self, session, members, recipe, learning_rate, nll_shift, monitor):
+        self.session, self.recipe, self.nll_shift = session, recipe, nll_shift
         self.checking = members[0].x_va is not None
         self.monitoring = monitor is not None
         if not self.monitoring:  # a placeholder row, never read
             monitor = members[0].x_tr[:1], members[0].y_tr[:1]
         self.monitor = monitor
-        s = schedule
+        s = recipe
         self.slots = [
             _Slot(
                 m, BatchStream(m.x_tr, m.y_tr, s.batch_size, s.input_noise, s.target_noise, m.seed)
@@ -583,8 +575,8 @@ class _Group:
         self.done = 0  # epochs every running member has trained
 
     def train(self, on_epochs, stop):
-        """Run calls until every member has stopped or trained ``schedule.epochs``."""
-        while self.done < self.schedule.epochs and not stop.is_set():
+        """Run calls until every member has stopped or trained ``recipe.epochs``."""
+        while self.done < self.recipe.epochs and not stop.is_set():
             epochs, running = self._call()
             if on_epochs is not None:
                 on_epochs(epochs * running)
@@ -598,7 +590,7 @@ class _Group:
 
     def _plan(self):
         """(periods, epochs per period, whether the periods end in checks) of the next call."""
-        remaining = self.schedule.epochs - self.done
+        remaining = self.recipe.epochs - self.done
         periodic = self.checking or self.monitoring
         if periodic and remaining >= self.period_epochs:  # periods that end in a check
             return (
@@ -631,10 +623,10 @@ class _Group:
             xs[i, : want * self.steps], ys[i, : want * self.steps] = filler if b is None else b
         check = int(self.checking and full)
         control = np.array(
-            [periods, epochs_each, self.steps, self.schedule.patience, check], np.int32
+            [periods, epochs_each, self.steps, self.recipe.patience, check], np.int32
         )
         data = xs, ys, self.x_va, self.y_va, *self.monitor
-        scales = CHECK_SCALES if self.schedule.calibrated_checks else np.zeros(1, np.float32)
+        scales = CHECK_SCALES if self.recipe.calibrated_checks else np.zeros(1, np.float32)
         out = self.session.run(*data, scales, control, self.state)
         epochs, log, vals, mons, stopped, new_state = out
         epochs, self.state = int(epochs), GroupState(*new_state)
@@ -649,7 +641,7 @@ class _Group:
         self.done += epochs
         for i, slot in enumerate(self.slots):
             over = stopped[i] and i not in diverged  # a restarted member starts its count anew
-            if slot is not None and (over or self.done >= self.schedule.epochs):
+            if slot is not None and (over or self.done >= self.recipe.epochs):
                 self._stage_over(i, slot)
         return epochs, running
 
@@ -673,11 +665,11 @@ class _Group:
 
     def _diverged(self, i, slot, epoch, loss):
         """A member whose loss became ``loss`` at ``epoch``: back to its best check (or its
-        start) with half the learning rate, ``schedule.restarts`` times; then it stops,
+        start) with half the learning rate, ``RESTARTS`` times; then it stops,
         keeping its best check if it has one."""
         member = slot.member
         member.divergences.append((epoch, float(loss), float(self.state.learning_rate[i])))
-        if slot.restarts >= self.schedule.restarts:
+        if slot.restarts >= RESTARTS:
             self._finish(i, slot, diverged=True)
             return
         slot.restarts += 1
@@ -690,7 +682,7 @@ class _Group:
         """A member whose patience ran out, or whose epochs did: on to its next stage (from
         its best check, with its noise times ``stage_noise`` and a fresh Adam) if it has one
         and this stage lowered its best check by ``STAGE_GAIN`` or more; else it stops."""
-        best_val, s = float(self.state.best_val[i]), self.schedule
+        best_val, s = float(self.state.best_val[i]), self.recipe
         gained = np.isfinite(best_val) and best_val <= slot.stage_start_val - STAGE_GAIN
         if self.done < s.epochs and slot.stage < s.stages and gained:
             slot.stage, slot.stage_start_val = slot.stage + 1, best_val

@@ -252,7 +252,7 @@ def test_full_losses_match_scipy_and_the_gradient_is_finite(sess, rng):
     )
     assert mdn.sigma_out.shape.as_list() == [None, 3, 3, 3]
     assert mdn.log_sigma.shape.as_list() == [None, 3, 3, 3]
-    assert mdn.settings["covariance"] == "full"
+    assert mdn.network.covariance == "full"
     out_kernel = mdn.layers[-1][0]
     assert out_kernel.shape.as_list() == [16, 3 + 9 + 18]  # K + KD + KD(D+1)/2
     sess.run(tf1.global_variables_initializer())
@@ -355,7 +355,7 @@ def test_a_full_fit_learns_the_correlation_in_the_data_units(fitted_full):
     # the data's units: L' = diag(y_scale) L times the sigma factor, mu' = mu y_scale + y_shift
     x_shift, x_scale, y_shift, y_scale = fitted_full._scaling
     _, mu_t, factor_t = mdn_tf.model.member_mixtures(
-        fitted_full.weights, fitted_full.settings, (x - x_shift) / x_scale
+        fitted_full.weights, fitted_full.network, (x - x_shift) / x_scale
     )
     np.testing.assert_allclose(mu[:, :3], mu_t[0] * y_scale + y_shift, rtol=1e-12)
     want = y_scale[:, None] * factor_t[0] * fitted_full.sigma_scale

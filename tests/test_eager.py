@@ -72,6 +72,5 @@ def test_losses_run_eagerly_and_in_tf_function_with_graph_values(tf, rng):
         seed=1,
     )
     np.testing.assert_array_equal(got["fit_mdn"], fitted.loss_history)
-    fitted.close()
     assert "disable_eager_execution()" in got["build_mdn"]
     assert "disable_v2_behavior()" in got["build_mdn"]

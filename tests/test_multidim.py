@@ -147,7 +147,6 @@ def test_fit_mdn_on_two_dimensional_data_lowers_the_loss_and_maps_back(rng):
     np.testing.assert_allclose(sigma, raw_sigma * y.std(0), rtol=1e-5)
     with pytest.raises(ValueError, match=r"x must have shape \(n, 3\)"):
         fitted.predict(x[:, :2])
-    fitted.close()
 
 
 # -- sampling and temperature --------------------------------------------------------------
@@ -324,7 +323,6 @@ def test_ensembles_in_d_dimensions_with_progress(rng, capsys):
     assert 0.25 < fitted.sigma_scale < 4
     with pytest.raises(TypeError, match="progress"):
         mdn_tf.fit_mdn(x, y, recipe=recipe, progress="yes")
-    fitted.close()
 
 
 @pytest.mark.tf
@@ -359,8 +357,8 @@ def test_minibatches_with_every_other_option_in_two_dimensions():
     )
 
     def fit(r):
-        with mdn_tf.fit_mdn(positions, angles, recipe=r, seed=5) as fitted:
-            return fitted.loss_history, fitted.predict(positions[:10]), fitted.best_epochs
+        fitted = mdn_tf.fit_mdn(positions, angles, recipe=r, seed=5)
+        return fitted.loss_history, fitted.predict(positions[:10]), fitted.best_epochs
 
     losses, (p, mu, sigma), best = fit(recipe)
     assert p.shape == (10, 4) and mu.shape == sigma.shape == (10, 4, 2)

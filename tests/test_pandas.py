@@ -16,23 +16,21 @@ def test_fit_and_questions_take_dataframes_and_series():
     x_df = pd.DataFrame(x, columns=["hand_x", "hand_y"], index=index)
     y_df = pd.DataFrame(y, columns=["theta1", "theta2"], index=index[::-1])
     recipe = mdn_tf.Recipe(mixture_size=2, hidden_units=(8,), epochs=15, standardize=True)
-    with (
-        mdn_tf.fit_mdn(x_df, y_df, recipe=recipe, seed=4) as from_pandas,
-        mdn_tf.fit_mdn(x, y, recipe=recipe, seed=4) as from_numpy,
-    ):
-        np.testing.assert_array_equal(from_pandas.loss_history, from_numpy.loss_history)
-        for got, want in zip(from_pandas.predict(x_df), from_numpy.predict(x)):
-            np.testing.assert_array_equal(got, want)
-        np.testing.assert_array_equal(from_pandas.log_prob(x_df, y_df), from_numpy.log_prob(x, y))
+    from_pandas = mdn_tf.fit_mdn(x_df, y_df, recipe=recipe, seed=4)
+    from_numpy = mdn_tf.fit_mdn(x, y, recipe=recipe, seed=4)
+    np.testing.assert_array_equal(from_pandas.loss_history, from_numpy.loss_history)
+    for got, want in zip(from_pandas.predict(x_df), from_numpy.predict(x)):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(from_pandas.log_prob(x_df, y_df), from_numpy.log_prob(x, y))
 
     # one input and one output as Series
     xs, ys = mdn_tf.swap_axes(*mdn_tf.make_sine_data(60, seed=1))
     x_s, y_s = pd.Series(xs[:, 0], name="y"), pd.Series(ys[:, 0], name="x")
     small = mdn_tf.Recipe(mixture_size=3, hidden_units=(8,), epochs=10)
-    with mdn_tf.fit_mdn(x_s, y_s, recipe=small, seed=2) as fitted:
-        assert fitted.mean(x_s).shape == (60, 1)
-        assert fitted.quantile(x_s, [0.5]).shape == (60, 1)
-        np.testing.assert_array_equal(fitted.cdf(x_s, y_s), fitted.cdf(xs, ys))
+    fitted = mdn_tf.fit_mdn(x_s, y_s, recipe=small, seed=2)
+    assert fitted.mean(x_s).shape == (60, 1)
+    assert fitted.quantile(x_s, [0.5]).shape == (60, 1)
+    np.testing.assert_array_equal(fitted.cdf(x_s, y_s), fitted.cdf(xs, ys))
 
 
 def test_pandas_values_that_are_not_numbers_are_named():

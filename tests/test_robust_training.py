@@ -158,18 +158,20 @@ def test_noise_stages_go_on_while_a_lower_noise_improves_the_checks():
 def test_calibrated_checks_score_the_best_sigma_factor():
     # each check is the member's validation NLL at the best of the 25 sigma factors: the
     # same NLL computed in numpy from the member's kept weights (one check, so its best)
-    settings = dict(  # noqa: C408 -- build_mdn's keyword arguments
-        mixture_size=2, hidden_units=(8,), learning_rate=0.02, epsilon=1e-5,
-        stable_loss=True, weight_decay=0.0, activation="tanh", input_dim=1, output_dim=1,
-        covariance="diagonal",
+    network = mdn_tf.Network(
+        mixture_size=2, hidden_units=(8,), learning_rate=0.02, stable_loss=True,
+        activation="tanh", input_dim=1, output_dim=1,
     )  # fmt: skip
     x, y = (a.astype(np.float32) for a in _data(60, 2))
-    weights = stacked.initial_weights(settings, [5])
+    weights = stacked.initial_weights(network, [5])
     member = stacked.Member([w[0] for w in weights], x[:40], y[:40], x[40:], y[40:], seed=5)
-    schedule = stacked.Schedule(5, 5, 10, None, 0.0, 0.0, calibrated_checks=True)
-    stacked.train_members(settings, [member], schedule)
+    recipe = mdn_tf.Recipe(
+        engine="stacked", epochs=5, check_every=5, patience=10, validation_fraction=0.2,
+        calibrate_sigma=True, calibrated_checks=True,
+    )  # fmt: skip
+    stacked.train_members(network, [member], recipe)
     (check,) = member.val
-    p, mu, sigma = member_mixtures([member.weights], settings, x[40:])
+    p, mu, sigma = member_mixtures([member.weights], network, x[40:])
     nlls = [
         mdn_tf.held_out_nll(p[0], mu[0], sigma[0] * np.exp(s), y[40:]) for s in stacked.CHECK_SCALES
     ]

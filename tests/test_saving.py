@@ -30,7 +30,6 @@ def fitted():
     y = np.stack([np.sin(x[:, 0]), x[:, 1] / 100.0], axis=1) + 0.1 * rng.normal(size=(200, 2))
     model = mdn_tf.fit_mdn(x, y, recipe=SMALL, seed=1)
     yield model, x, y
-    model.close()
 
 
 @pytest.mark.slow
@@ -132,7 +131,7 @@ def test_save_refuses_to_overwrite_unless_asked(fitted, tmp_path):
         fitted[0].save(path)
     fitted[0].save(path, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
-    mdn_tf.load_mdn(path).close()
+    mdn_tf.load_mdn(path)
 
 
 def test_the_questions_agree_with_the_numpy_functions(fitted):
@@ -157,12 +156,12 @@ def test_the_questions_agree_with_the_numpy_functions(fitted):
 @pytest.mark.slow
 def test_one_output_cdf_and_quantile_invert_each_other():
     x, y = mdn_tf.swap_axes(*mdn_tf.make_sine_data(300, seed=0))
-    with mdn_tf.fit_mdn(x, y, recipe=Recipe(epochs=30, hidden_units=(16,)), seed=0) as model:
-        q = model.quantile(x[:10], [0.1, 0.5, 0.9])
-        assert q.shape == (10, 3) and np.all(np.diff(q, axis=1) > 0)
-        for j, level in enumerate((0.1, 0.5, 0.9)):
-            np.testing.assert_allclose(model.cdf(x[:10], q[:, j]), level, atol=1e-8)
-        assert model.sample(x[:10], samples_per_x=4).shape == (10, 4)
+    model = mdn_tf.fit_mdn(x, y, recipe=Recipe(epochs=30, hidden_units=(16,)), seed=0)
+    q = model.quantile(x[:10], [0.1, 0.5, 0.9])
+    assert q.shape == (10, 3) and np.all(np.diff(q, axis=1) > 0)
+    for j, level in enumerate((0.1, 0.5, 0.9)):
+        np.testing.assert_allclose(model.cdf(x[:10], q[:, j]), level, atol=1e-8)
+    assert model.sample(x[:10], samples_per_x=4).shape == (10, 4)
     # the model is arrays: after the with block (which releases nothing) it still answers
     np.testing.assert_array_equal(model.quantile(x[:10], [0.1, 0.5, 0.9]), q)
 

@@ -57,7 +57,7 @@ ARTICLE = {
 @pytest.mark.parametrize("settings", [ARTICLE, pytest.param(SMALL, marks=pytest.mark.slow)])
 def test_initial_weights_are_build_mdns_under_each_seed(settings):
     seeds = [0, 1, 2015, 2**31 - 2, 2**40 + 5]
-    stacked_weights = stacked.initial_weights(settings, seeds)
+    stacked_weights = stacked.initial_weights(mdn_tf.Network(**settings), seeds)
     for m, seed in enumerate(seeds):
         graph = tf.Graph()
         with graph.as_default(), tf1.Session(graph=graph) as sess:
@@ -92,13 +92,15 @@ def test_stacked_members_train_as_separate_networks():
     # train_step run on the same batches, to float rounding
     epochs, n = 6, 40
     seeds = [11, 12, 13]
-    weights = stacked.initial_weights(SMALL, seeds)
-    schedule = stacked.Schedule(epochs, 1, 1000, 16, 0.1, 0.2)
+    weights = stacked.initial_weights(mdn_tf.Network(**SMALL), seeds)
+    recipe = mdn_tf.Recipe(
+        engine="stacked", epochs=epochs, batch_size=16, input_noise=0.1, target_noise=0.2
+    )
     members = []
     for m, seed in enumerate(seeds):
         x, y = _data(n, seed)
         members.append(stacked.Member([w[m] for w in weights], x, y, None, None, seed))
-    stacked.train_members(SMALL, members, schedule)
+    stacked.train_members(mdn_tf.Network(**SMALL), members, recipe)
     for member, seed in zip(members, seeds):
         x, y = _data(n, seed)
         stream = stacked.BatchStream(x, y, 16, 0.1, 0.2, seed)
@@ -152,7 +154,7 @@ def _check_best_weights(fitted, x, y, seed):
         assert epochs[-1] == best_epoch + recipe.patience * recipe.check_every or (
             epochs[-1] == recipe.epochs
         )
-        p, mu, sigma = member_mixtures([fitted.weights[m]], fitted.settings, x_s[va])
+        p, mu, sigma = member_mixtures([fitted.weights[m]], fitted.network, x_s[va])
         nll = mdn_tf.held_out_nll(p[0], mu[0], sigma[0], y_s[va]) + shift
         np.testing.assert_allclose(nll, nlls.min(), rtol=1e-5, atol=1e-5)
         assert len(fitted.loss_history) <= epochs[-1]  # the mean over the epochs all ran
@@ -214,13 +216,14 @@ def test_stacked_members_match_separate_engines():
     # members stacked against three Engine runs of their own
     epochs, seeds = 8, [1, 2, 3]
     settings = {**SMALL, "stable_loss": False}  # the article's clamped loss this time
-    weights = stacked.initial_weights(settings, seeds)
+    weights = stacked.initial_weights(mdn_tf.Network(**settings), seeds)
     members, data = [], []
     for m, seed in enumerate(seeds):
         x, y = _data(50, seed)
         data.append((x, y))
         members.append(stacked.Member([w[m] for w in weights], x, y, None, None, seed))
-    stacked.train_members(settings, members, stacked.Schedule(epochs, 1, 1, None, 0.0, 0.0))
+    recipe = mdn_tf.Recipe(engine="stacked", epochs=epochs, check_every=1, patience=1)
+    stacked.train_members(mdn_tf.Network(**settings), members, recipe)
     for m, (member, (x, y)) in enumerate(zip(members, data)):
         graph = tf.Graph()
         with graph.as_default(), tf1.Session(graph=graph) as sess:

@@ -8,11 +8,11 @@ tf1 = tf.compat.v1
 
 
 def member_graph(fitted, member=0):
-    """(session, MDN): ``build_mdn(**fitted.settings)`` in a graph of its own, holding the
+    """(session, MDN): ``network_graph(fitted.network)`` in a graph of its own, holding the
     weights of ``fitted``'s member; close the session when done."""
     graph = tf.Graph()
     with graph.as_default():
-        mdn = mdn_tf.build_mdn(**fitted.settings)
+        mdn = mdn_tf.graph.network_graph(fitted.network)
         sess = tf1.Session(graph=graph)
         sess.run(tf1.global_variables_initializer())
         weights = [w for layer in mdn.layers for w in layer]

@@ -57,7 +57,7 @@ uci: $(STAMP)  ## the default recipe on five UCI tables' standard splits, beside
 	$(PY) -m mdn_tf.uci
 
 bench: $(STAMP)  ## time training and fit_mdn against the machine's matmul floor and peer stacks (~10 min)
-	$(PY) -m mdn_tf.bench
+	$(PY) tools/bench.py
 
 lint: $(STAMP)  ## ruff: lint and format check, notebooks included
 	$(PY) -m ruff check .

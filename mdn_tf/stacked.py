@@ -53,6 +53,7 @@ from mdn_tf.graph import (
 )
 
 STEPS_PER_CALL = 200  # training steps one call of the program runs at most
+AHEAD_EPOCHS = 1000  # a recipe of this many epochs or more compiles its shrunk sizes ahead
 ROWS_PER_CALL = 2_000_000  # and batch rows per member (full batches of many points)
 # tf.compat.v1.train.AdamOptimizer's defaults, which build_mdn's train_step uses
 BETA1, BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
@@ -394,6 +395,13 @@ def _session(network):
         return _SESSIONS[network]
 
 
+def compiled_programs():
+    """How many programs this process has compiled for ``fit_mdn``: one per network and
+    set of shapes (members, batches, validation and monitor rows)."""
+    with _SESSIONS_LOCK:
+        return sum(len(session._compiled) for session in _SESSIONS.values())
+
+
 def parallel_groups():
     """How many member groups train side by side: 2 when TensorFlow runs two or more
     intra-op threads (``TF_NUM_INTRAOP_THREADS``, else the CPU count), else 1: with one
@@ -576,17 +584,41 @@ class _Group:
 
     def train(self, on_epochs, stop):
         """Run calls until every member has stopped or trained ``recipe.epochs``."""
+        ahead = False
         while self.done < self.recipe.epochs and not stop.is_set():
             epochs, running = self._call()
+            if not ahead and self.recipe.epochs >= AHEAD_EPOCHS:
+                ahead = self.compile_ahead()
             if on_epochs is not None:
                 on_epochs(epochs * running)
             if not any(self.slots):
-                return
+                break
             keep = [i for i, slot in enumerate(self.slots) if slot is not None]
             if 2 * len(keep) <= len(self.slots):
                 self.state = self.state.take(keep)
                 self.x_va, self.y_va = self.x_va[keep], self.y_va[keep]
                 self.slots = [self.slots[i] for i in keep]
+
+    def compile_ahead(self):
+        """Start a thread that compiles the programs of every size the group can shrink to
+        (1 to half its slots, the largest first) with calls of no period, which train
+        nothing: the shrinks then find them compiled instead of waiting 2-4 s each. The
+        compiling runs beside the training (on the other core at one intra-op thread), and
+        may go on after the fit: the next fit of these shapes finds it done. Not a daemon,
+        so the interpreter waits for it before it tears TensorFlow down. Returns True."""
+        width = self.periods_per_call * self.period_epochs * self.steps
+        stream = self.slots[0].stream
+        scales = CHECK_SCALES if self.recipe.calibrated_checks else np.zeros(1, np.float32)
+        control = np.array([0, 1, self.steps, self.recipe.patience, 0], np.int32)
+        calls = []
+        for size in range(len(self.slots) // 2, 0, -1):
+            keep = list(range(size))
+            xs = np.zeros((size, width, stream.batch, stream.x.shape[1]), np.float32)
+            ys = np.zeros((size, width, stream.batch, stream.y.shape[1]), np.float32)
+            data = xs, ys, self.x_va[keep], self.y_va[keep], *self.monitor
+            calls.append((*data, scales, control, self.state.take(keep)))
+        threading.Thread(target=lambda: [self.session.run(*c) for c in calls]).start()
+        return True
 
     def _plan(self):
         """(periods, epochs per period, whether the periods end in checks) of the next call."""

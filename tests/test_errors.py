@@ -206,7 +206,7 @@ def _runner(name="run_notebooks"):
 def test_command_line_tools_answer_help_and_reject_bad_arguments(capsys, tool, argv, words):
     main = {
         "evaluate": lambda: importlib.import_module("mdn_tf.evaluate").main,
-        "bench": lambda: importlib.import_module("mdn_tf.bench").main,
+        "bench": lambda: _runner("bench").main,
         "runner": lambda: _runner().main,
         "compare": lambda: _runner("compare_recipes").main,
     }[tool]()

@@ -40,8 +40,7 @@ def test_a_saved_model_predicts_the_same_in_a_fresh_process(fitted, tmp_path):
     code = (
         "import sys, numpy as np, mdn_tf, tensorflow as tf\n"
         "tf.compat.v1.disable_eager_execution()\n"
-        "with mdn_tf.load_mdn(sys.argv[1]) as m:\n"
-        "    p, mu, s = m.predict(np.load(sys.argv[2]))\n"
+        "p, mu, s = mdn_tf.load_mdn(sys.argv[1]).predict(np.load(sys.argv[2]))\n"
         "np.savez(sys.argv[3], p=p, mu=mu, s=s)\n"
     )
     out = tmp_path / "out.npz"
@@ -60,11 +59,11 @@ def test_a_saved_model_predicts_the_same_in_a_fresh_process(fitted, tmp_path):
 @pytest.mark.slow
 def test_load_keeps_the_recipe_and_the_training_record(fitted, tmp_path):
     model, x, _ = fitted
-    with mdn_tf.load_mdn(model.save(tmp_path / "m")) as loaded:
-        assert loaded.recipe == model.recipe
-        np.testing.assert_array_equal(loaded.loss_history, model.loss_history)
-        assert loaded.best_epochs == model.best_epochs
-        assert loaded.sigma_scale == model.sigma_scale
+    loaded = mdn_tf.load_mdn(model.save(tmp_path / "m"))
+    assert loaded.recipe == model.recipe and loaded.network == model.network
+    np.testing.assert_array_equal(loaded.loss_history, model.loss_history)
+    assert loaded.best_epochs == model.best_epochs
+    assert loaded.sigma_scale == model.sigma_scale
 
 
 def _saved(fitted, tmp_path):

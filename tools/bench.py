@@ -1,8 +1,13 @@
 """Time the article's MDN training against this machine's limit and the stacks users pick.
 
-    python -m mdn_tf.bench [--json] [--runs 5] [--quick]
+    python tools/bench.py [--json] [--runs 5] [--quick]   (make bench)
 
-1. The project's path: the article's recipe (``build_mdn``, 2500 full-batch Adam epochs
+1. What users run: ``fit_mdn`` with the default and tuned recipes on the article's 1000
+   points, each recipe and thread setting (nothing set, ``TF_NUM_INTRAOP_THREADS=1``) in a
+   fresh process: the first fit (compilation included), the median of steady fits of the
+   same shapes, ``first_over_steady``, the programs each compiled, and each time's ratio
+   to the floor of the member-epochs it ran.
+2. The article's recipe (``build_mdn``, 2500 full-batch Adam epochs
    on 1000 points) trained by ``mdn_tf.engine.Engine`` as ``fit_mdn`` runs it,
    ``STEPS_PER_RUN`` epochs per XLA-compiled call. ``train_s`` is the median of ``--runs``
    steady runs (compiled code reused), with ``compile_s`` (the first call's extra time) and
@@ -15,11 +20,11 @@
    ``fit_mdn`` ensemble; ``shape_floor_s``, numpy doing only the epochs' matmuls at their
    real shapes (what a BLAS gives on these small matrices, before any framework); and
    ``tf_matmul_s``, the same matmuls alone in TensorFlow.
-2. Peers doing the same work: TF2 eager with ``tf.function``, Keras 3 ``model.fit`` with
+3. Peers doing the same work: TF2 eager with ``tf.function``, Keras 3 ``model.fit`` with
    full batches, PyTorch on the CPU (when installed; see requirements-bench.txt).
-3. Seconds per epoch of ``fit_mdn`` on 10^3 to 10^6 points, full batch and minibatches of
+4. Seconds per epoch of ``fit_mdn`` on 10^3 to 10^6 points, full batch and minibatches of
    1000 (``epoch_s_by_n``).
-4. Each notebook's execution time and ``make test``'s wall time, and ``train_s`` under one
+5. Each notebook's execution time and ``make test``'s wall time, and ``train_s`` under one
    or two intra-op threads with oneDNN off or on (left out with --quick).
 
 FLOPs per epoch, for the 1-64-128-36 network and N points (matmuls only; element-wise
@@ -36,12 +41,11 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from mdn_tf import _checks
+from mdn_tf import _checks, stacked
 from mdn_tf._tf import tf, tf1
 from mdn_tf.data import make_sine_data, swap_axes
 from mdn_tf.engine import Engine, graph_loop
@@ -288,7 +292,9 @@ def _in_subprocess(expression, env=None):
     """Evaluate ``expression`` (with ``b`` = this module) in a fresh Python process and
     return its value, passed back as JSON: TensorFlow's eager mode, thread count and
     oneDNN are fixed per process."""
-    code = f"import json, mdn_tf.bench as b; print(json.dumps({expression}))"
+    here = str(Path(__file__).resolve().parent)
+    code = f"import json, sys; sys.path.insert(0, {here!r}); import bench as b; "
+    code += f"print(json.dumps({expression}))"
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
@@ -425,27 +431,29 @@ FIT_RECIPES = ("default", "tuned")
 FIT_SETTINGS = {"nothing set": None, "TF_NUM_INTRAOP_THREADS=1": "1"}
 
 
-def fit_seconds(recipe, steady=3, engine=None):
+def fit_seconds(recipe, steady=3):
     """In this process (a fresh one, see ``fit_section``): ``fit_mdn`` with the named recipe
     on the article's 1000 inverse-sine points, seed 0, 1 + ``steady`` times, each timed
     whole (data checks, training, calibration). The first includes building and compiling;
     the later ones, the same shapes again, reuse the compiled code.
 
-    Returns {"first_s", "steady_s" (list), "member_epochs", "train_points"}: member-epochs
-    count every epoch each member ran, to its last check."""
+    Returns {"first_s", "steady_s" (list), "programs" (compiled by each fit), "member_epochs",
+    "train_points"}: member-epochs count every epoch each member ran, to its last check."""
     tf1.disable_eager_execution()
     x_data, y_data = _data()
-    recipe_ = RECIPES[recipe] if engine is None else replace(RECIPES[recipe], engine=engine)
-    seconds = []
+    recipe_ = RECIPES[recipe]
+    seconds, programs = [], []
     for _ in range(1 + steady):
-        start = time.perf_counter()
+        compiled, start = stacked.compiled_programs(), time.perf_counter()
         fitted = fit_mdn(x_data, y_data, recipe=recipe_, seed=0)
         seconds.append(time.perf_counter() - start)
+        programs.append(stacked.compiled_programs() - compiled)
     member_epochs = sum(int(v[-1][0]) if len(v) else recipe_.epochs for v in fitted.val_history)
     n_val = round(recipe_.validation_fraction * len(x_data))
     return {
         "first_s": seconds[0],
         "steady_s": seconds[1:],
+        "programs": programs,
         "member_epochs": member_epochs,
         "train_points": len(x_data) - n_val,
     }
@@ -466,8 +474,8 @@ def fit_section(rate, steady=3):
     """``fit_mdn`` as users run it, the default and tuned recipes on 1000 sine points, each
     recipe and setting in a fresh process: the first fit (compilation included) and the
     median of ``steady`` more, against the floor of the member-epochs they ran (matmul
-    FLOPs on the training points at ``rate``); beside them the per-member graph loop
-    (``Recipe(engine="graph")``, no compilation: the median of all its fits)."""
+    FLOPs on the training points at ``rate``), ``first_over_steady`` and the programs the
+    first fit and the steady ones compiled."""
     result = {}
     for recipe in FIT_RECIPES:
         rows = {}
@@ -483,17 +491,10 @@ def fit_section(rate, steady=3):
                 "steady_s": round(median, 3),
                 "steady_s_runs": [round(t, 3) for t in got["steady_s"]],
                 "ratio_to_floor": round(median / floor, 2),
+                "first_over_steady": round(got["first_s"] / median, 2),
+                "programs_first_fit": got["programs"][0],
+                "programs_steady_fits": got["programs"][1:],
             }
-        expression = f"b.fit_seconds({recipe!r}, {steady - 1}, engine='graph')"
-        graph = _in_subprocess(expression, _fit_env(None))
-        graph_s = statistics.median([graph["first_s"], *graph["steady_s"]])
-        floor = graph["member_epochs"] * flops_per_epoch(graph["train_points"]) / rate
-        rows["graph engine, nothing set"] = {
-            "member_epochs": graph["member_epochs"],
-            "s": round(graph_s, 3),
-            "ratio_to_floor": round(graph_s / floor, 2),
-        }
-        rows["graph_over_stacked"] = round(graph_s / rows["nothing set"]["steady_s"], 2)
         result[recipe] = rows
     return result
 
@@ -616,7 +617,7 @@ def run(runs=5, quick=False):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m mdn_tf.bench",
+        prog="python tools/bench.py",
         description=__doc__.split("\n")[0],
         epilog="How long, on a 2-core machine: about 6 minutes with --quick (the fit "
         "section alone about 3), about 10 without it. Run it on an otherwise idle machine: "
@@ -645,6 +646,14 @@ def main(argv=None):
     if args.json:
         print(json.dumps(result, indent=2))
         return
+    for recipe, rows in result["fit"].items():
+        for setting, row in rows.items():
+            print(
+                f"fit_mdn, {recipe} recipe, {setting}: first fit {row['first_s']} s "
+                f"({row['programs_first_fit']} programs compiled), steady {row['steady_s']} s, "
+                f"first_over_steady {row['first_over_steady']}; ratio to floor "
+                f"{row['ratio_to_floor']}"
+            )
     print(
         f"the engine ({EPOCHS} epochs, {ENGINE_STEPS_PER_RUN} per compiled call): median "
         f"{result['train_s']} s over {args.runs} steady runs {result['train_s_runs']}; "

@@ -142,7 +142,7 @@ def _build_network(network, seed):
 class _Trainers:
     """The graph-path networks that train an ensemble's members, one per thread: each
     member's initial weights are loaded into a free one and trained there. So each
-    thread builds the loop once per fit instead of once per member (about 0.15 s). A
+    thread builds the loop once per fit instead of once per member. A
     member's result does not depend on which trainer ran it: each start resets Adam's
     moments and beta powers, and every trainer runs the same ops."""
 

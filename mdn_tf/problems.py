@@ -223,7 +223,7 @@ PROBLEMS = {
 }
 
 
-MODELS = ("knn", "article", "tuned", "default")  # the README table's columns
+MODELS = ("knn", "article", "tuned", "default")  # the columns of docs/evaluation.md's suite table
 
 
 def model_fit(name):

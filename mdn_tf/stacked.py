@@ -11,16 +11,17 @@ The objective is the sum over members of each member's mean loss and weight deca
 gradient with respect to member m's slice is member m's own gradient; Adam is elementwise.
 One step of the program is therefore M independent steps of ``build_mdn``'s
 ``train_step``, up to float rounding (``tests/test_stacked.py`` checks it against
-``Engine`` and ``graph_loop``). Each layer is one batched matmul over the members,
-feature-major as in ``mdn_tf.engine``, XLA-compiled (``tf.function(jit_compile=True)``).
+``graph_loop``, bit-identical to ``train_step``). Each layer is one batched matmul over
+the members, feature-major, XLA-compiled (``tf.function(jit_compile=True)``). This is the
+package's one trainer: ``mdn_tf.engine.Engine`` runs it as a one-member group.
 
 One call of the program runs up to ``periods`` periods of ``check_every`` epochs. After
 each period it scores every member's exact NLL on its validation rows, keeps the weights
 of a member's best check, counts its checks without gain, and stops it after
 ``patience`` such checks; a call returns as soon as a member stops. A stopped member's
 slot idles (its results are never read) until half the slots idle; then the arrays shrink
-to the members still running (``_train_group``), so idle work stays under half and a fit
-compiles one program per size it meets (1 + log2 of its group size at most). The
+to the members still running (``_Group``), so idle work stays under half; a group
+compiles the smaller sizes ahead, in a background thread (``_Group.compile_ahead``). The
 minibatches and noise come from numpy, member by member, exactly as the graph loop's
 (``BatchStream``): a seed gives the same batches whatever the grouping.
 
@@ -28,8 +29,8 @@ With two or more intra-op threads the members are split into two groups that run
 side, one Python thread each, in one shared session: two programs running in parallel use
 two cores better than one program whose small matmuls are split (see docs/performance.md).
 The session is kept for the process, keyed by the ``Network``, and XLA keeps one
-compiled program per shape in it, so a second fit of the same shapes compiles nothing:
-the first fit in a process pays about two seconds per program size.
+compiled program per shape in it, so a second fit of the same shapes compiles nothing
+(docs/performance.md has what the first fit pays).
 """
 
 import functools
@@ -602,7 +603,7 @@ class _Group:
     def compile_ahead(self):
         """Start a thread that compiles the programs of every size the group can shrink to
         (1 to half its slots, the largest first) with calls of no period, which train
-        nothing: the shrinks then find them compiled instead of waiting 2-4 s each. The
+        nothing: the shrinks then find them compiled instead of waiting for them. The
         compiling runs beside the training (on the other core at one intra-op thread), and
         may go on after the fit: the next fit of these shapes finds it done. Not a daemon,
         so the interpreter waits for it before it tears TensorFlow down. Returns True."""

@@ -602,15 +602,19 @@ def network_graph(network):
     for i, units in enumerate(network.hidden_units, start=1):
         hidden = dense(hidden, units=units, activation=network.activation, name=f"hidden{i}")
     out = dense(hidden, units=network.head_units, name="out")
-    p, mu_out, sigma = split_head(out, network.mixture_size, network.output_dim, network.covariance)
-    p_out = tf.nn.softmax(p, name="prob_dist")
+    k, d = network.mixture_size, network.output_dim
+    logits, mu_out, log_sigma = split_head(out, k, d, network.covariance)
+    p_out = tf.nn.softmax(logits, name="prob_dist")
     full = network.covariance == "full"  # then the Cholesky factor, exp on its diagonal only
-    sigma_out = tf.identity(factor_from_log(sigma), "sigma") if full else tf.exp(sigma, "sigma")
+    if full:
+        sigma_out = tf.identity(factor_from_log(log_sigma), "sigma")
+    else:
+        sigma_out = tf.exp(log_sigma, "sigma")
 
-    nll = mixture_nll_stable(y, p, mu_out, sigma)
+    nll = mixture_nll_stable(y, logits, mu_out, log_sigma)
     variables = tf1.trainable_variables()[first_variable:]  # kernel, bias of each layer
     layers = tuple(zip(variables[::2], variables[1::2]))
-    loss, objective = training_objective(y, (p, mu_out, sigma), variables[::2], network)
+    loss, objective = training_objective(y, (logits, mu_out, log_sigma), variables[::2], network)
     train_step = tf1.train.AdamOptimizer(learning_rate=network.learning_rate).minimize(objective)
     return MDN(
         x=x,
@@ -623,5 +627,5 @@ def network_graph(network):
         nll=nll,
         layers=layers,
         network=network,
-        log_sigma=sigma,
+        log_sigma=log_sigma,
     )

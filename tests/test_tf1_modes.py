@@ -17,12 +17,17 @@ TESTS = Path(__file__).resolve().parent
 TF_FILES = sorted(
     str(path) for path in TESTS.glob("test_*.py") if "pytest.mark.tf" in path.read_text()
 )
-# fit_mdn end to end: compiling its programs again under disable_v2_behavior costs ~10 s of
+# fit_mdn end to end: compiling its programs again under disable_v2_behavior costs much of
 # make test's budget, so these files' second run is make test-slow's; the graph, the losses,
-# the engines and save/load stay in make test under both settings
+# the engines' graphs and save/load stay in make test under both settings
 FIT_FILES = {
     str(TESTS / name)
-    for name in ("test_evaluation.py", "test_multidim.py", "test_robust_training.py")
+    for name in (
+        "test_evaluation.py",
+        "test_multidim.py",
+        "test_robust_training.py",
+        "test_stacked.py",
+    )
 }
 OTHER_FILES = [path for path in TF_FILES if path not in FIT_FILES]
 

@@ -7,19 +7,19 @@
    fresh process: the first fit (compilation included), the median of steady fits of the
    same shapes, ``first_over_steady``, the programs each compiled, and each time's ratio
    to the floor of the member-epochs it ran.
-2. The article's recipe (``build_mdn``, 2500 full-batch Adam epochs on 1000 points)
-   trained by ``mdn_tf.engine.Engine`` (the stacked program with one member),
+2. The article's recipe (``build_mdn``, 2500 full-batch Adam epochs on 1000 points) trained
+   by ``mdn_tf.engine.Engine`` (the stacked program with one member),
    ``ENGINE_STEPS_PER_RUN`` epochs per XLA-compiled call. ``train_s`` is the median of
-   ``--runs`` steady runs (compiled code reused), with ``compile_s`` (the first call's
-   extra time) and ``first_run_s`` (a first 2500 epochs, compilation included);
-   ``floor_s`` is the FLOPs those epochs need divided by the float32 matmul rate numpy
-   reaches on large square matrices in the same run. Beside them: ``graph_loop_s``, the same epochs in the TF1
-   in-graph loop of ordinary ops (``engine.graph_loop``, bit-identical to the article's);
+   ``--runs`` steady runs (compiled code reused), with ``compile_s`` (the first call's extra
+   time) and ``first_run_s`` (a first 2500 epochs, compilation included); ``floor_s`` is the
+   FLOPs those epochs need divided by the float32 matmul rate numpy reaches on large square
+   matrices in the same run. Beside them: ``graph_loop_s``, the same epochs in the TF1 in-
+   graph loop of ordinary ops (``engine.graph_loop``, bit-identical to the article's);
    ``article_loop_s``, notebook 3's visible loop (one ``sess.run`` per epoch, the loss
-   fetched each time); ``ensemble_member_s``, the time per member of an 8-member
-   ``fit_mdn`` ensemble; ``shape_floor_s``, numpy doing only the epochs' matmuls at their
-   real shapes (what a BLAS gives on these small matrices, before any framework); and
-   ``tf_matmul_s``, the same matmuls alone in TensorFlow.
+   fetched each time); ``ensemble_member_s``, the time per member of an 8-member ``fit_mdn``
+   ensemble; ``shape_floor_s``, numpy doing only the epochs' matmuls at their real shapes
+   (what a BLAS gives on these small matrices, before any framework); and ``tf_matmul_s``,
+   the same matmuls alone in TensorFlow.
 3. Peers doing the same work: TF2 eager with ``tf.function``, Keras 3 ``model.fit`` with
    full batches, PyTorch on the CPU (when installed; see requirements-bench.txt).
 4. Seconds per epoch of ``fit_mdn`` on 10^3 to 10^6 points, full batch and minibatches of

@@ -13,8 +13,8 @@
    ``--runs`` steady runs (compiled code reused), with ``compile_s`` (the first call's extra
    time) and ``first_run_s`` (a first 2500 epochs, compilation included); ``floor_s`` is the
    FLOPs those epochs need divided by the float32 matmul rate numpy reaches on large square
-   matrices in the same run. Beside them: ``graph_loop_s``, the same epochs in the TF1 in-
-   graph loop of ordinary ops (``engine.graph_loop``, bit-identical to the article's);
+   matrices in the same run. Beside them: ``graph_loop_s``, the same epochs in the TF1
+   in-graph loop of ordinary ops (``engine.graph_loop``, bit-identical to the article's);
    ``article_loop_s``, notebook 3's visible loop (one ``sess.run`` per epoch, the loss
    fetched each time); ``ensemble_member_s``, the time per member of an 8-member ``fit_mdn``
    ensemble; ``shape_floor_s``, numpy doing only the epochs' matmuls at their real shapes

@@ -41,9 +41,9 @@ class Engine:
     The engine keeps Adam's moments and beta powers in variables of its own (scope
     "engine"); ``initializer`` resets them, and ``reset`` starts a new run with another
     seed (Adam's state and the noise stream new), so that one engine trains network after
-    network (load their weights first) on code compiled once. The first call compiles
-    (about a second); later calls with the same number of points and epochs reuse it.
-    Each call feeds its epochs' inputs, ``epochs_per_run`` copies of x: memory bounds it.
+    network (load their weights first) on code compiled once: the first call compiles,
+    and later calls with the same number of points reuse it. Each call feeds
+    ``epochs_per_run`` epochs' inputs, as many copies of x: memory bounds it.
     """
 
     def __init__(self, mdn, epochs_per_run=10, input_noise=0.0, target_noise=0.0, seed=0):
@@ -114,11 +114,15 @@ class Engine:
         stream = stacked.BatchStream(x, y, None, self.input_noise, self.target_noise, 0)
         stream.noise_rng = self._noise  # the engine's stream goes on across calls
         losses = []
+        # every call feeds epochs_per_run epochs' rows, the last call's unused ones zero,
+        # so that every call runs the one program compiled for that shape
+        xs = np.zeros((1, self.epochs_per_run, *x.shape), np.float32)
+        ys = np.zeros((1, self.epochs_per_run, *y.shape), np.float32)
         for start in range(0, epochs, self.epochs_per_run):
             count = min(self.epochs_per_run, epochs - start)
-            xs, ys = stream.take(count)
+            xs[0, :count], ys[0, :count] = stream.take(count)
             control = np.array([1, count, 1, _NEVER, 0], np.int32)
-            feed = {self.xs: xs[None], self.ys: ys[None], self.control: control}
+            feed = {self.xs: xs, self.ys: ys, self.control: control}
             losses.append(sess.run(self.losses, feed))
         return np.concatenate(losses)
 

@@ -1,9 +1,10 @@
-"""Every member of an ensemble in one compiled program: weights stacked on a member axis.
+"""The package's one compiled trainer: a program over members stacked on a leading axis.
 
 ``fit_mdn`` trains its members here (``Recipe(engine="stacked")``, every named recipe but
-the article's, ``"article"``). Member m of M keeps its own weights, Adam moments and beta
-powers, training and validation rows, noise stream, minibatch shuffle, best weights and
-patience count, all as slices of arrays with a leading member axis:
+the article's, ``"article"``). In a group of M members trained by one program, member m
+keeps its own weights, Adam moments and beta powers, training and validation rows, noise
+stream, minibatch shuffle, best weights and patience count, all as slices of arrays with
+a leading member axis:
 
     kernels (M, in, out), biases (M, out), batches (M, steps, B, input_dim) and (M, steps, B, D)
 
@@ -18,19 +19,16 @@ package's one trainer: ``mdn_tf.engine.Engine`` runs it as a one-member group.
 One call of the program runs up to ``periods`` periods of ``check_every`` epochs. After
 each period it scores every member's exact NLL on its validation rows, keeps the weights
 of a member's best check, counts its checks without gain, and stops it after
-``patience`` such checks; a call returns as soon as a member stops. A stopped member's
-slot idles (its results are never read) until half the slots idle; then the arrays shrink
-to the members still running (``_Group``), so idle work stays under half; a group
-compiles the smaller sizes ahead, in a background thread (``_Group.compile_ahead``). The
-minibatches and noise come from numpy, member by member, exactly as the graph loop's
-(``BatchStream``): a seed gives the same batches whatever the grouping.
+``patience`` such checks; a call returns as soon as a member stops. The minibatches and
+noise come from numpy, member by member, exactly as the graph loop's (``BatchStream``).
 
-With two or more intra-op threads the members are split into two groups that run side by
-side, one Python thread each, in one shared session: two programs running in parallel use
-two cores better than one program whose small matmuls are split (see docs/performance.md).
-The session is kept for the process, keyed by the ``Network``, and XLA keeps one
-compiled program per shape in it, so a second fit of the same shapes compiles nothing
-(docs/performance.md has what the first fit pays).
+``fit_mdn`` trains each member alone, as a group of one (``train_members``): every member
+then runs the same program, so a fit compiles one, and a member's numbers do not depend
+on the others. With two or more intra-op threads two members train side by side, one
+Python thread each, in one shared session: two programs running in parallel use two cores
+better than one program whose small matmuls are split (see docs/performance.md). The
+session is kept for the process, keyed by the ``Network``, and XLA keeps one compiled
+program per shape in it, so a second fit of the same shapes compiles nothing.
 """
 
 import functools
@@ -54,7 +52,6 @@ from mdn_tf.graph import (
 )
 
 STEPS_PER_CALL = 200  # training steps one call of the program runs at most
-AHEAD_EPOCHS = 1000  # a recipe of this many epochs or more compiles its shrunk sizes ahead
 ROWS_PER_CALL = 2_000_000  # and batch rows per member (full batches of many points)
 # tf.compat.v1.train.AdamOptimizer's defaults, which build_mdn's train_step uses
 BETA1, BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
@@ -403,10 +400,10 @@ def compiled_programs():
         return sum(len(session._compiled) for session in _SESSIONS.values())
 
 
-def parallel_groups():
-    """How many member groups train side by side: 2 when TensorFlow runs two or more
-    intra-op threads (``TF_NUM_INTRAOP_THREADS``, else the CPU count), else 1: with one
-    thread, XLA programs in one process take turns, and one group is faster."""
+def parallel_members():
+    """How many members (groups of ``train_members``) train side by side: 2 when TensorFlow
+    runs two or more intra-op threads (``TF_NUM_INTRAOP_THREADS``, else the CPU count),
+    else 1: with one thread, XLA programs in one process take turns."""
     return 2 if intra_op_threads() >= 2 else 1
 
 
@@ -487,16 +484,13 @@ class GroupState(NamedTuple):
         self.learning_rate[slot] = learning_rate
         self.since[slot] = 0
 
-    def take(self, slots):
-        """The state of the slots ``slots`` only."""
-        return GroupState(
-            *[[w[slots] for w in f] if isinstance(f, list) else f[slots] for f in self]
-        )
 
-
-def train_members(network, members, recipe, nll_shift=0.0, monitor=None, on_epochs=None):
-    """Train ``members`` (a list of ``Member``) of one ``network`` together as ``recipe``
-    (a ``Recipe``: epochs, checks, patience, batches, noise and its stages) says.
+def train_members(
+    network, members, recipe, nll_shift=0.0, monitor=None, on_epochs=None, group_size=1
+):
+    """Train ``members`` (a list of ``Member``) of one ``network`` as ``recipe`` (a
+    ``Recipe``: epochs, checks, patience, batches, noise and its stages) says, in groups
+    of ``group_size`` members, each group in one program.
 
     Returns nothing: each member's ``weights`` become the weights to keep (its best
     check's, or the last without validation), and its ``losses`` (each epoch's mean
@@ -506,29 +500,33 @@ def train_members(network, members, recipe, nll_shift=0.0, monitor=None, on_epoc
     with no restart left and no check to fall back on is ``dropped``, its weights None.
     ``on_epochs(count)`` is called as member-epochs complete (a progress bar).
 
-    With two parallel groups (``parallel_groups``) the members are dealt to them in turn
-    (an odd count gives groups of two sizes, each compiled: an idle slot instead would cost
-    a fifth of the work of five members in every fit, the compilation only the first).
+    ``parallel_members`` groups train side by side, each thread taking the next group when
+    it is done. With groups of one (``fit_mdn``'s) a fit runs one program size, so it
+    compiles once, and no slot idles; batching members gains nothing at the recipes'
+    sizes (a member-epoch costs the same alone as in a group of eight), while a larger
+    group's slots idle as its members stop (docs/performance.md).
     """
-    groups = min(parallel_groups(), len(members))
     session = _session(network)
-    parts = [members[g::groups] for g in range(groups)]
-    stop = threading.Event()  # set when a group fails: the other stops at its next call
+    groups = [members[i : i + group_size] for i in range(0, len(members), group_size)]
+    stop = threading.Event()  # set when a group fails: the others do not start
 
-    def train(part):
+    def train(group):
+        if stop.is_set():
+            return
         try:
-            group = _Group(session, part, recipe, network.learning_rate, nll_shift, monitor)
-            group.train(on_epochs, stop)
+            run = _Group(session, group, recipe, network.learning_rate, nll_shift, monitor)
+            run.train(on_epochs, stop)
         except BaseException:
             stop.set()
             raise
 
-    if groups == 1:
-        train(parts[0])
+    side_by_side = min(parallel_members(), len(groups))
+    if side_by_side == 1:
+        for group in groups:
+            train(group)
         return
-    with ThreadPoolExecutor(groups) as pool:
-        futures = [pool.submit(train, part) for part in parts]
-        for future in futures:
+    with ThreadPoolExecutor(side_by_side) as pool:
+        for future in [pool.submit(train, group) for group in groups]:
             future.result()
 
 
@@ -545,16 +543,9 @@ class _Slot:
 
 
 class _Group:
-    """One group of members trained in one program, in calls of up to ``STEPS_PER_CALL``
-    steps; members leave as they stop.
-
-    A stopped member leaves an idle slot (trained on another member's batches, never read);
-    once half the slots or more idle, the arrays shrink to the running members. Halving
-    bounds both the idle work (under half the slots) and the programs a fit compiles (one
-    per size, 1 + log2 of the group's size in all). The rule looks only at how many members
-    run, never at timings or at what is compiled, so a seed gives the same sizes, and the
-    same numbers, in every run.
-    """
+    """A group of members trained in one program, in calls of up to ``STEPS_PER_CALL``
+    steps. A stopped member leaves an idle slot (trained on another member's batches, never
+    read) until every member has stopped."""
 
     def __init__(self, session, members, recipe, learning_rate, nll_shift, monitor):
         self.session, self.recipe, self.nll_shift = session, recipe, nll_shift
@@ -585,41 +576,12 @@ class _Group:
 
     def train(self, on_epochs, stop):
         """Run calls until every member has stopped or trained ``recipe.epochs``."""
-        ahead = False
         while self.done < self.recipe.epochs and not stop.is_set():
             epochs, running = self._call()
-            if not ahead and self.recipe.epochs >= AHEAD_EPOCHS:
-                ahead = self.compile_ahead()
             if on_epochs is not None:
                 on_epochs(epochs * running)
             if not any(self.slots):
                 break
-            keep = [i for i, slot in enumerate(self.slots) if slot is not None]
-            if 2 * len(keep) <= len(self.slots):
-                self.state = self.state.take(keep)
-                self.x_va, self.y_va = self.x_va[keep], self.y_va[keep]
-                self.slots = [self.slots[i] for i in keep]
-
-    def compile_ahead(self):
-        """Start a thread that compiles the programs of every size the group can shrink to
-        (1 to half its slots, the largest first) with calls of no period, which train
-        nothing: the shrinks then find them compiled instead of waiting for them. The
-        compiling runs beside the training (on the other core at one intra-op thread), and
-        may go on after the fit: the next fit of these shapes finds it done. Not a daemon,
-        so the interpreter waits for it before it tears TensorFlow down. Returns True."""
-        width = self.periods_per_call * self.period_epochs * self.steps
-        stream = self.slots[0].stream
-        scales = CHECK_SCALES if self.recipe.calibrated_checks else np.zeros(1, np.float32)
-        control = np.array([0, 1, self.steps, self.recipe.patience, 0], np.int32)
-        calls = []
-        for size in range(len(self.slots) // 2, 0, -1):
-            keep = list(range(size))
-            xs = np.zeros((size, width, stream.batch, stream.x.shape[1]), np.float32)
-            ys = np.zeros((size, width, stream.batch, stream.y.shape[1]), np.float32)
-            data = xs, ys, self.x_va[keep], self.y_va[keep], *self.monitor
-            calls.append((*data, scales, control, self.state.take(keep)))
-        threading.Thread(target=lambda: [self.session.run(*c) for c in calls]).start()
-        return True
 
     def _plan(self):
         """(periods, epochs per period, whether the periods end in checks) of the next call."""

@@ -100,7 +100,7 @@ def test_stacked_members_train_as_separate_networks():
     for m, seed in enumerate(seeds):
         x, y = _data(n, seed)
         members.append(stacked.Member([w[m] for w in weights], x, y, None, None, seed))
-    stacked.train_members(mdn_tf.Network(**SMALL), members, recipe)
+    stacked.train_members(mdn_tf.Network(**SMALL), members, recipe, group_size=3)
     for member, seed in zip(members, seeds):
         x, y = _data(n, seed)
         stream = stacked.BatchStream(x, y, 16, 0.1, 0.2, seed)
@@ -177,12 +177,11 @@ def test_same_seed_same_numbers():
 
 @pytest.mark.parametrize("suite", ["make test", pytest.param("slow", marks=pytest.mark.slow)])
 def test_early_stopping_keeps_each_members_best_weights(suite, tf1_mode, monkeypatch):
-    # two members in two groups side by side, as on a machine with two threads (each group
-    # one member, so one program size and one compilation); make test runs it under the
+    # two members side by side, as on a machine with two threads; make test runs it under the
     # notebooks' TF1 mode, make test-slow under disable_v2_behavior
     if (suite == "make test") != (tf1_mode == "eager"):
         pytest.skip("make test runs it in eager mode, make test-slow under v2 behavior")
-    monkeypatch.setattr(stacked, "parallel_groups", lambda: 2)
+    monkeypatch.setattr(stacked, "parallel_members", lambda: 2)
     x, y = _data(120, 0)
     recipe = dataclasses.replace(RECIPE, hidden_units=(4,), mixture_size=2, epochs=150, ensemble=2)
     _check_best_weights(mdn_tf.fit_mdn(x, y, recipe=recipe, seed=6), x, y, seed=6)
@@ -223,7 +222,7 @@ def test_stacked_members_match_separate_engines():
         data.append((x, y))
         members.append(stacked.Member([w[m] for w in weights], x, y, None, None, seed))
     recipe = mdn_tf.Recipe(engine="stacked", epochs=epochs, check_every=1, patience=1)
-    stacked.train_members(mdn_tf.Network(**settings), members, recipe)
+    stacked.train_members(mdn_tf.Network(**settings), members, recipe, group_size=3)
     for m, (member, (x, y)) in enumerate(zip(members, data)):
         graph = tf.Graph()
         with graph.as_default(), tf1.Session(graph=graph) as sess:
@@ -262,11 +261,11 @@ def test_same_seed_same_numbers_in_a_fresh_process(tmp_path):
 
 
 @pytest.mark.slow
-def test_diverging_members_in_side_by_side_groups_are_named_and_the_fit_finishes(monkeypatch):
+def test_diverging_members_side_by_side_are_named_and_the_fit_finishes(monkeypatch):
     # raw data far from scale 1 overflow the head: each member that diverges is named with
     # its epoch, goes on from its best check at a lower learning rate, and the fit ends in
     # finite weights; where every member diverges for good, the error says so instead
-    monkeypatch.setattr(stacked, "parallel_groups", lambda: 2)
+    monkeypatch.setattr(stacked, "parallel_members", lambda: 2)
     x = np.arange(200.0)
     recipe = mdn_tf.Recipe(engine="stacked", ensemble=3, epochs=40)
     with warnings.catch_warnings(record=True) as caught:

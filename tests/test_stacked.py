@@ -175,6 +175,27 @@ def test_same_seed_same_numbers():
     assert not np.array_equal(a.loss_history[:5], c.loss_history[:5])
 
 
+@pytest.mark.slow  # a shape of its own, so that its compilation is counted: make test-slow
+def test_a_fit_compiles_one_program_and_members_do_not_depend_on_their_neighbours(monkeypatch):
+    # three members, two side by side and then one alone, or one after another: the same
+    # program for all, compiled once, and each member's numbers bit for bit the same
+    x, y = _data(120, 2)
+    recipe = dataclasses.replace(RECIPE, hidden_units=(5,), mixture_size=2, epochs=120)
+    fits, programs = {}, {}
+    for side_by_side in (2, 1):
+        monkeypatch.setattr(stacked, "parallel_members", lambda n=side_by_side: n)
+        before = stacked.compiled_programs()
+        fits[side_by_side] = mdn_tf.fit_mdn(x, y, recipe=recipe, seed=8)
+        programs[side_by_side] = stacked.compiled_programs() - before
+    assert programs == {2: 1, 1: 0}
+    a, b = fits[2], fits[1]
+    np.testing.assert_array_equal(a.loss_history, b.loss_history)
+    assert a.best_epochs == b.best_epochs and a.sigma_scale == b.sigma_scale
+    for wa, wb in zip(a.weights, b.weights):
+        for u, v in zip(wa, wb):
+            np.testing.assert_array_equal(u, v)
+
+
 @pytest.mark.parametrize("suite", ["make test", pytest.param("slow", marks=pytest.mark.slow)])
 def test_early_stopping_keeps_each_members_best_weights(suite, tf1_mode, monkeypatch):
     # two members side by side, as on a machine with two threads; make test runs it under the

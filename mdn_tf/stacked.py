@@ -39,6 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from mdn_tf import _checks
 from mdn_tf._tf import intra_op_threads, tf, tf1
 from mdn_tf.graph import (
     factor_from_log,
@@ -506,6 +507,7 @@ def train_members(
     sizes (a member-epoch costs the same alone as in a group of eight), while a larger
     group's slots idle as its members stop (docs/performance.md).
     """
+    _checks.positive_int("group_size", group_size)
     session = _session(network)
     groups = [members[i : i + group_size] for i in range(0, len(members), group_size)]
     stop = threading.Event()  # set when a group fails: the others do not start

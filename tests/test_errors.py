@@ -11,6 +11,11 @@ import tensorflow as tf
 import mdn_tf
 
 
+def _train_members(group_size):
+    network, recipe = mdn_tf.Network(), mdn_tf.Recipe()
+    return mdn_tf.stacked.train_members(network, [], recipe, group_size=group_size)
+
+
 @pytest.mark.tf
 @pytest.mark.parametrize(
     ("call", "error", "words"),
@@ -29,6 +34,8 @@ import mdn_tf
         (lambda: mdn_tf.build_mdn(epsilon=0.0), ValueError, "epsilon"),
         (lambda: mdn_tf.build_mdn(activation="rleu"), ValueError, "activation"),
         (lambda: mdn_tf.engine.Engine("mdn"), TypeError, "mdn must be an MDN"),
+        (lambda: _train_members(group_size=0), ValueError, "group_size"),
+        (lambda: _train_members(group_size=1.5), TypeError, "group_size"),
     ],
 )
 def test_bad_arguments_raise_naming_the_argument(graph, call, error, words):

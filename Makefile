@@ -38,10 +38,10 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.
 # files go to the workers in the order tests/conftest.py sorts them (the longest first), so
 # the two workers finish together
 XDIST := -n 2 --dist loadfile --no-loadscope-reorder
-test: $(STAMP)  ## unit tests (both TF1 modes) and nbval on the stored notebooks, on 2 workers
+test: $(STAMP)  ## unit tests and nbval on notebook 3, on 2 workers
 	$(PY) -m pytest -q $(XDIST) -m "not slow" $(NBVAL) $(call reverse,$(NOTEBOOKS)) tests
 
-test-slow: $(STAMP)  ## the rest: nbval on notebooks 4-5, other training runs, cell re-runs, the engine, other TF1 settings
+test-slow: $(STAMP)  ## the rest: nbval on the other notebooks, other training runs, cell re-runs, the engine, other TF1 settings
 	$(PY) -m pytest -q $(XDIST) -m slow $(NBVAL) $(call reverse,$(NOTEBOOKS)) tests
 
 test-unit: $(STAMP)  ## unit tests only

@@ -6,8 +6,9 @@ The TensorFlow tests (marked ``tf``) run under either TF1 setting a user may cho
     pytest --tf1-mode v2      tf.compat.v1.disable_v2_behavior()      (the migration guide's)
 
 ``--tf-first`` imports ``tensorflow`` and switches the mode before ``mdn_tf`` is imported;
-by default ``mdn_tf`` comes first. ``make test`` runs the suite in the first setting and,
-through ``test_tf1_modes.py``, the ``tf`` tests again in a subprocess in the second.
+by default ``mdn_tf`` comes first. Both make targets run the suite in the first setting;
+``make test-slow``, through ``test_tf1_modes.py``, runs the ``tf`` tests again in a
+subprocess under each other setting and import order.
 
 A mode can be set once per process, before any graph is built, so it is set while pytest
 configures itself, before the test modules (which import mdn_tf) are collected. Under
@@ -50,22 +51,18 @@ def pytest_configure(config):
     getattr(tf.compat.v1, MODES[config.getoption("--tf1-mode")])()
 
 
-# nbval re-runs these notebooks in make test-slow, not make test: notebook 4 trains an
-# 8-network ensemble and alone takes most of make test's budget; notebook 5 trains two
-# networks for 8000 epochs in all; notebook 6 an ensemble of 5 (about 10 s); notebook 7 two
-# ensembles on 5000 points (about 45 s)
-SLOW_NOTEBOOKS = {
-    "04_evaluation.ipynb",
-    "05_robot_arm_inverse_kinematics.ipynb",
-    "06_your_own_data.ipynb",
-    "07_correlated_outputs.ipynb",
-}
+# nbval re-runs notebook 3 (the article's MDN) in make test and the others in make test-slow:
+# a notebook's kernel spends about 3 s starting and importing TensorFlow, which notebooks 1
+# and 2 (the article's MLP, which test_graph.py also trains) would pay for about 1 s of
+# work each; notebook 4 trains an 8-network ensemble, 5 two networks for 8000 epochs in
+# all, 6 an ensemble of 5 and 7 two ensembles on 5000 points
+MAKE_TEST_NOTEBOOKS = {"03_mdn_fit_and_sampling.ipynb"}
 
 
-# the longest files first, so that under ``-n 2 --dist loadfile --no-loadscope-reorder`` (make
-# test) the two workers finish together: the TF1-mode subprocess (about 15 s), the notebooks
-# in the order given on the command line (6 to 10 s each), the unit files of 3 s or more,
-# then the rest
+# the longest files first, so that under ``-n 2 --dist loadfile --no-loadscope-reorder`` the
+# two workers finish together: the TF1-mode subprocesses (make test-slow's longest file), the
+# notebooks in the order given on the command line, the unit files of 3 s or more (make
+# test), then the rest
 RUN_FIRST = "test_tf1_modes.py"
 LONG_FILES = (
     "test_evaluation.py",
@@ -85,7 +82,7 @@ def _run_order(item):
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if item.path.name in SLOW_NOTEBOOKS:
+        if item.path.suffix == ".ipynb" and item.path.name not in MAKE_TEST_NOTEBOOKS:
             item.add_marker(pytest.mark.slow)
     items.sort(key=_run_order)  # stable: a file's tests and a notebook's cells keep their order
 

@@ -3,8 +3,8 @@
 ``graph_loop`` must equal as many ``train_step`` runs bit for bit; ``Engine`` (XLA) the
 same steps up to float rounding, with each recipe option applied: the stable loss, weight
 decay, noise on x and y (its draws reproduced here from the numpy stream it documents),
-and D > 1. Every test here runs under both TF1 modes (``make test`` runs the ``tf`` suite
-again under ``disable_v2_behavior``). Each engine compiles for about a second, so
+and D > 1. Every test here runs under both TF1 modes (``make test-slow`` runs the ``tf``
+suite again under ``disable_v2_behavior``). Each engine compiles for about a second, so
 ``make test`` runs the graph loop's test, and ``make test-slow`` the engine's.
 """
 

@@ -12,6 +12,8 @@ lines stay hidden (``TF_CPP_MIN_LOG_LEVEL=1``, unless the user set the variable)
 
 import contextlib
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 
 @contextlib.contextmanager
@@ -80,3 +82,31 @@ def intra_op_threads():
     threads = os.environ.get("TF_NUM_INTRAOP_THREADS", "").strip()
     threads = int(threads) if threads.isdigit() and int(threads) > 0 else None
     return threads or os.cpu_count() or 1
+
+
+def side_by_side(task, items, threads):
+    """``[task(item, stopping) for item in items]`` on ``threads`` Python threads, each
+    taking the next item when its own is done: TensorFlow releases the GIL while a session
+    runs, so sessions on the threads run at once. ``stopping`` (a ``threading.Event``) is
+    set once a task has failed or the caller was interrupted: the items not yet started do
+    not start, and a running task may check it to end early. The first failure is raised."""
+    stopping = threading.Event()
+
+    def run(item):
+        if stopping.is_set():
+            return None
+        try:
+            return task(item, stopping)
+        except BaseException:
+            stopping.set()
+            raise
+
+    if threads <= 1 or len(items) <= 1:
+        return [run(item) for item in items]
+    with ThreadPoolExecutor(min(threads, len(items))) as pool:
+        futures = [pool.submit(run, item) for item in items]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:  # a failure, or Ctrl-C while waiting: the others end early
+            stopping.set()
+            raise

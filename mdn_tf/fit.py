@@ -10,7 +10,6 @@ import os
 import queue
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, fields
 
@@ -20,7 +19,7 @@ from scipy.special import logsumexp
 from tqdm.auto import tqdm
 
 from mdn_tf import _checks, stacked
-from mdn_tf._tf import tf, tf1
+from mdn_tf._tf import side_by_side, tf, tf1
 from mdn_tf.data import discrete_columns
 from mdn_tf.engine import graph_loop
 from mdn_tf.graph import Network, network_graph
@@ -230,13 +229,12 @@ def _fit_graph(members, recipe, network, monitor, nll_shift, bar):
     threads = min(len(members), os.cpu_count() or 1)
     trainers = _Trainers(network, threads)
 
-    def train(member):
+    def train(member, stopping):  # a member runs to its end once started
         with trainers.start(member.weights) as trainer:
             return _train_graph(member, trainer, recipe, monitor, nll_shift, bar)
 
-    # TensorFlow releases the GIL while a session runs: members train side by side
-    with ThreadPoolExecutor(threads) as pool, closing(trainers):
-        return list(pool.map(train, members))
+    with closing(trainers):
+        return side_by_side(train, members, threads)
 
 
 def _fit_stacked(members, recipe, network, monitor, nll_shift, bar):

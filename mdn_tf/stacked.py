@@ -33,14 +33,13 @@ program per shape in it, so a second fit of the same shapes compiles nothing.
 
 import functools
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
 from mdn_tf import _checks
-from mdn_tf._tf import intra_op_threads, tf, tf1
+from mdn_tf._tf import intra_op_threads, side_by_side, tf, tf1
 from mdn_tf.graph import (
     factor_from_log,
     network_graph,
@@ -510,26 +509,12 @@ def train_members(
     _checks.positive_int("group_size", group_size)
     session = _session(network)
     groups = [members[i : i + group_size] for i in range(0, len(members), group_size)]
-    stop = threading.Event()  # set when a group fails: the others do not start
 
-    def train(group):
-        if stop.is_set():
-            return
-        try:
-            run = _Group(session, group, recipe, network.learning_rate, nll_shift, monitor)
-            run.train(on_epochs, stop)
-        except BaseException:
-            stop.set()
-            raise
+    def train(group, stopping):
+        run = _Group(session, group, recipe, network.learning_rate, nll_shift, monitor)
+        run.train(on_epochs, stopping)
 
-    side_by_side = min(parallel_members(), len(groups))
-    if side_by_side == 1:
-        for group in groups:
-            train(group)
-        return
-    with ThreadPoolExecutor(side_by_side) as pool:
-        for future in [pool.submit(train, group) for group in groups]:
-            future.result()
+    side_by_side(train, groups, parallel_members())
 
 
 @dataclass
@@ -576,9 +561,10 @@ class _Group:
         self.state = GroupState.new([m.weights for m in members], learning_rate)
         self.done = 0  # epochs every running member has trained
 
-    def train(self, on_epochs, stop):
-        """Run calls until every member has stopped or trained ``recipe.epochs``."""
-        while self.done < self.recipe.epochs and not stop.is_set():
+    def train(self, on_epochs, stopping):
+        """Run calls until every member has stopped or trained ``recipe.epochs``, or
+        ``stopping`` (an Event) is set."""
+        while self.done < self.recipe.epochs and not stopping.is_set():
             epochs, running = self._call()
             if on_epochs is not None:
                 on_epochs(epochs * running)

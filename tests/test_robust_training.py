@@ -15,6 +15,7 @@ import pytest
 
 import mdn_tf
 from mdn_tf import stacked
+from mdn_tf._tf import side_by_side
 from mdn_tf.model import member_mixtures
 
 pytestmark = pytest.mark.tf
@@ -140,6 +141,27 @@ def test_restart_resets_adam_and_the_patience_count():
     np.testing.assert_array_equal(state.beta1_power, [0.5, 1, 0.5])
     np.testing.assert_array_equal(state.since, [7, 0, 7])
     np.testing.assert_allclose(state.learning_rate, [0.01, 0.004, 0.01])
+
+
+def test_members_side_by_side_keep_their_order_and_a_failure_stops_the_rest():
+    """fit_mdn's member threads: results in the members' order; a member that fails stops
+    the members not yet started, tells the running ones, and its error is raised."""
+    started = []
+
+    def task(item, stopping):
+        started.append(item)
+        if item == 1:
+            raise ValueError("member 1 failed")
+        if item == 0:  # running while member 1 fails: it is told
+            assert stopping.wait(timeout=30)
+        return 10 * item
+
+    with pytest.raises(ValueError, match="member 1 failed"):
+        side_by_side(task, list(range(6)), threads=2)
+    assert sorted(started) == [0, 1]
+    for threads in (1, 2, 3):
+        tens = side_by_side(lambda item, _: 10 * item, list(range(5)), threads)
+        assert tens == [0, 10, 20, 30, 40]
 
 
 def test_noise_stages_go_on_while_a_lower_noise_improves_the_checks():

@@ -308,7 +308,8 @@ models x 3 seeds), covariance 5 to 8 minutes.
 """
 
 
-def main(argv=None):
+def _parser():
+    """The command line of ``python -m mdn_tf.evaluate``."""
     parser = argparse.ArgumentParser(
         prog="python -m mdn_tf.evaluate",
         description=__doc__.split("\n")[0],
@@ -361,7 +362,11 @@ def main(argv=None):
         default=N_HELD_OUT,
         help=f"fresh points per seed for the sine part's held-out NLL (default: {N_HELD_OUT})",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
     if args.problems is None:  # --recipes alone: the sine rows only
         every = ["sine", "arm", "suite", "covariance"]
         args.problems = ["sine"] if args.recipes is not None else every

@@ -239,67 +239,44 @@ def mixture_mode(p_val, mu_val, sigma_val, tol=1e-9, max_iter=1000, newton_steps
     return _mode_full(p, mu, factor, tol, max_iter, newton_steps)
 
 
+class _Precisions:
+    """A mixture's components in precision form, N rows of K components in D dimensions:
+    ``inverse`` L^-1 and ``precision`` P = L^-T L^-1 (N, K, D, D), ``white_mu`` L^-1 mu and
+    ``p_mu`` P mu (N, K, D), ``log_norm`` log p_k - log det L_k (N, K)."""
+
+    def __init__(self, p, mu, factor):
+        self.inverse = np.linalg.inv(factor)  # lower-triangular
+        self.precision = np.swapaxes(self.inverse, -1, -2) @ self.inverse
+        with np.errstate(divide="ignore"):
+            log_det = np.sum(np.log(np.diagonal(factor, axis1=2, axis2=3)), axis=2)
+            self.log_norm = np.log(p) - log_det
+        self.white_mu = np.einsum("nkde,nke->nkd", self.inverse, mu)
+        self.p_mu = np.einsum("nkde,nke->nkd", self.precision, mu)
+
+    def log_terms(self, rows, y):
+        """log p_k N(y | mu_k, Sigma_k) up to a constant, (A, K), for points y (A, D) in
+        rows ``rows`` (A,)."""
+        z = np.einsum("akde,ae->akd", self.inverse[rows], y) - self.white_mu[rows]
+        return self.log_norm[rows] - 0.5 * np.sum(z * z, axis=2)
+
+
 def _mode_full(p, mu, factor, tol, max_iter, newton_steps):
     """``mixture_mode`` on Cholesky factors (N, K, D, D) (diagonal sigmas as diagonal
-    factors): mean-shift, then Newton, with precision matrices.
-
-    The N K starts are kept as one flat list: a start leaves the mean-shift loop once it
-    moves by no more than ``tol`` (so a slow climb does not hold the others), and Newton
-    runs on one start per distinct top of each row (starts that ended within 100 ``tol``
-    of a higher one are dropped).
-    """
+    factors): mean-shift from every mean, then Newton on one start per distinct top of
+    each row (starts that ended within 100 ``tol`` of a higher one are dropped); each
+    row's answer is its first start at its highest density."""
     n, k, d = mu.shape
-    inverse = np.linalg.inv(factor)  # L^-1, lower-triangular
-    precision = np.swapaxes(inverse, -1, -2) @ inverse  # (N, K, D, D)
-    with np.errstate(divide="ignore"):
-        log_norm = np.log(p) - np.sum(np.log(np.diagonal(factor, axis1=2, axis2=3)), axis=2)
+    parts = _Precisions(p, mu, factor)
     smallest = np.sqrt(np.linalg.eigvalsh(_covariances(factor)).min(axis=(1, 2)))  # (N,)
     step_tol = tol * smallest
-    white_mu = np.einsum("nkde,nke->nkd", inverse, mu)  # L^-1 mu
-    p_mu = np.einsum("nkde,nke->nkd", precision, mu)  # P mu
-
-    def log_terms(rows, y):  # starts' rows (A,), points (A, D) -> (A, K), up to a constant
-        z = np.einsum("akde,ae->akd", inverse[rows], y) - white_mu[rows]
-        return log_norm[rows] - 0.5 * np.sum(z * z, axis=2)
-
     rows = np.repeat(np.arange(n), k)  # start i climbs in row rows[i], from mu[row, i % k]
-    y = mu.reshape(n * k, d).copy()
-    active = np.arange(n * k)
-    for _ in range(max_iter):
-        at = rows[active]
-        lt = log_terms(at, y[active])
-        r = np.exp(lt - lt.max(axis=1, keepdims=True))  # (A, K)
-        a = np.einsum("ak,akde->ade", r, precision[at])
-        new = np.linalg.solve(a, np.einsum("ak,akd->ad", r, p_mu[at])[..., None])[..., 0]
-        moved = np.abs(new - y[active]).max(axis=1)
-        y[active] = new
-        active = active[moved > step_tol[at]]
-        if not len(active):
-            break
-    log_density = logsumexp(log_terms(rows, y), axis=1)  # (N K,)
-    # one start per distinct top: drop a start within 100 tol of a higher one of its row
-    ys, dens = y.reshape(n, k, d), log_density.reshape(n, k)
-    close = np.abs(ys[:, :, None] - ys[:, None]).max(axis=3) <= 100 * step_tol[:, None, None]
-    higher = (dens[:, None, :] > dens[:, :, None]) | (
-        (dens[:, None, :] == dens[:, :, None]) & (np.arange(k)[None, :] < np.arange(k)[:, None])
-    )
-    keep = ~np.any(close & higher, axis=2).reshape(n * k)
+    y = _mean_shift(parts, rows, mu.reshape(n * k, d).copy(), step_tol, max_iter)
+    log_density = logsumexp(parts.log_terms(rows, y), axis=1)  # (N K,)
+    keep = _distinct_tops(y.reshape(n, k, d), log_density.reshape(n, k), step_tol)
     starts, y, log_density = np.flatnonzero(keep), y[keep], log_density[keep]
     at = rows[starts]
     for _ in range(newton_steps):
-        w = softmax(log_terms(at, y), axis=1)  # (A, K)
-        grad_k = p_mu[at] - np.einsum("akde,ae->akd", precision[at], y)  # P_k (mu_k - y)
-        g = np.einsum("ak,akd->ad", w, grad_k)
-        hessian = (
-            np.einsum("ak,akd,ake->ade", w, grad_k, grad_k)
-            - np.einsum("ad,ae->ade", g, g)
-            - np.einsum("ak,akde->ade", w, precision[at])
-        )
-        candidate = y - np.einsum("ade,ae->ad", np.linalg.pinv(hessian), g)
-        candidate_density = logsumexp(log_terms(at, candidate), axis=1)
-        better = candidate_density > log_density
-        y = np.where(better[:, None], candidate, y)
-        log_density = np.where(better, candidate_density, log_density)
+        y, log_density = _newton_step(parts, at, y, log_density)
     best = np.full(n, -np.inf)
     np.maximum.at(best, at, log_density)
     winner = np.zeros(n, dtype=int)
@@ -307,6 +284,59 @@ def _mode_full(p, mu, factor, tol, max_iter, newton_steps):
     hit = log_density == best[at]
     winner[at[hit][::-1]] = np.flatnonzero(hit)[::-1]  # the first start at the row's best
     return y[winner]
+
+
+def _mean_shift(parts, rows, y, step_tol, max_iter):
+    """Mean-shift from the starts y (A, D), each in row ``rows`` (A,):
+
+        y <- (sum_k r_k P_k)^-1 sum_k r_k P_k mu_k,  r_k proportional to p_k N(y | mu_k, Sigma_k),
+
+    a start leaving the loop once it moves by no more than its row's ``step_tol`` (so a
+    slow climb does not hold the others). Returns the points (A, D)."""
+    active = np.arange(len(y))
+    for _ in range(max_iter):
+        at = rows[active]
+        lt = parts.log_terms(at, y[active])
+        r = np.exp(lt - lt.max(axis=1, keepdims=True))  # (A, K)
+        a = np.einsum("ak,akde->ade", r, parts.precision[at])
+        b = np.einsum("ak,akd->ad", r, parts.p_mu[at])
+        new = np.linalg.solve(a, b[..., None])[..., 0]
+        moved = np.abs(new - y[active]).max(axis=1)
+        y[active] = new
+        active = active[moved > step_tol[at]]
+        if not len(active):
+            break
+    return y
+
+
+def _distinct_tops(ys, log_density, step_tol):
+    """Which of the K starts of each row to keep (N K,): not within 100 ``step_tol`` of a
+    start of higher density (or of equal density and a lower index); ys (N, K, D)."""
+    k = ys.shape[1]
+    close = np.abs(ys[:, :, None] - ys[:, None]).max(axis=3) <= 100 * step_tol[:, None, None]
+    higher = (log_density[:, None, :] > log_density[:, :, None]) | (
+        (log_density[:, None, :] == log_density[:, :, None])
+        & (np.arange(k)[None, :] < np.arange(k)[:, None])
+    )
+    return ~np.any(close & higher, axis=2).reshape(-1)
+
+
+def _newton_step(parts, at, y, log_density):
+    """One Newton step on log density from the points y (A, D) in rows ``at``, kept only
+    where it raises the density; returns the points and their log densities (A,)."""
+    w = softmax(parts.log_terms(at, y), axis=1)  # (A, K)
+    grad_k = parts.p_mu[at] - np.einsum("akde,ae->akd", parts.precision[at], y)
+    g = np.einsum("ak,akd->ad", w, grad_k)  # sum_k w_k P_k (mu_k - y)
+    hessian = (
+        np.einsum("ak,akd,ake->ade", w, grad_k, grad_k)
+        - np.einsum("ad,ae->ade", g, g)
+        - np.einsum("ak,akde->ade", w, parts.precision[at])
+    )
+    candidate = y - np.einsum("ade,ae->ad", np.linalg.pinv(hessian), g)
+    candidate_density = logsumexp(parts.log_terms(at, candidate), axis=1)
+    better = candidate_density > log_density
+    y = np.where(better[:, None], candidate, y)
+    return y, np.where(better, candidate_density, log_density)
 
 
 def mixture_moments(p_val, mu_val, sigma_val):

@@ -159,6 +159,35 @@ def early_stopping(val, best_val, since, patience, where):
     return Check(gain, where(gain, val, best_val), since, since >= patience)
 
 
+class _Adam(NamedTuple):
+    """What a training step carries, each with a leading member axis: the weights, Adam's
+    moments and beta powers."""
+
+    params: list
+    m: list
+    v: list
+    beta1_power: object
+    beta2_power: object
+
+
+class _Periods(NamedTuple):
+    """The period loop's state: periods, epochs and steps done; the epochs' mean losses,
+    the checks' NLLs and the monitor's (TensorArrays); the best check's weights, its NLL
+    and the checks since it; which members stopped; and the training state."""
+
+    period: object
+    epoch: object
+    step: object
+    log: object
+    vals: object
+    mons: object
+    best: list
+    best_val: object
+    since: object
+    stopped: object
+    train: _Adam
+
+
 @functools.cache
 def program(network):
     """The compiled call: one function per network (see the module's docstring)."""
@@ -171,75 +200,99 @@ def program(network):
         the same for every member); stop early once a member stops. A check scores each
         member's validation NLL with its sigmas times the best of the factors
         exp(log_scales) (G,); log_scales = [0] scores the NLL as it is."""
-        periods, period_epochs, steps, patience, check = tf.unstack(control)
-        check = tf.cast(check, tf.bool)
+        call = _Call(network, xs, ys, (x_va, y_va), (x_mon, y_mon), log_scales, control, state)
         max_epochs = tf.shape(xs)[1]  # steps >= 1, so at most T epochs
-
-        lr = state.learning_rate  # (M,): each member's own
-
-        def epoch(e, t, log, params, m, v, b1, b2):
-            def step(j, t, total, params, m, v, b1, b2):
-                losses, objective = _objective(params, xs[:, t], ys[:, t], network)
-                grads = tf.gradients(objective, params)
-                b1, b2 = b1 * BETA1, b2 * BETA2
-                params, m, v = adam(params, grads, m, v, b1, b2, lr)
-                return j + 1, t + 1, total + losses, params, m, v, b1, b2
-
-            out = tf.while_loop(
-                lambda j, *_: j < steps,
-                step,
-                (0, t, tf.zeros_like(b1), params, m, v, b1, b2),
-            )
-            log = log.write(e, out[2] / tf.cast(steps, tf.float32))  # the epoch's mean loss
-            return (e + 1, out[1], log, *out[3:])
-
-        def nll(params, x, y):  # each member's exact mean NLL on its rows (M, N, ...)
-            return tf.reduce_mean(row_nll(forward(params, x, network), y, network, True), 1)
-
-        members = tf.shape(xs)[0]
-        x_mon_all = tf.broadcast_to(x_mon, tf.concat([[members], tf.shape(x_mon)], 0))
-        y_mon_all = tf.broadcast_to(y_mon, tf.concat([[members], tf.shape(y_mon)], 0))
-
-        def period(p, e, t, log, vals, mons, best, best_val, since, stopped, train):
-            out = tf.while_loop(
-                lambda e2, *_: e2 < e + period_epochs,
-                epoch,
-                (e, t, log, *train),
-                maximum_iterations=max_epochs,
-            )
-            e, t, log, train = out[0], out[1], out[2], out[3:]
-            params = train[0]
-            val = calibrated_nll(params, x_va, y_va, log_scales, network)
-            vals = vals.write(p, val)
-            mons = mons.write(p, nll(params, x_mon_all, y_mon_all))
-            checked = early_stopping(val, best_val, since, patience, tf.where)
-            gain = tf.logical_and(check, checked.gain)  # a period without a check: no change
-            best = [tf.where(_per_member(gain, w), w, b) for w, b in zip(params, best)]
-            best_val = tf.where(check, checked.best_val, best_val)
-            since = tf.where(check, checked.since, since)
-            stopped = tf.logical_or(stopped, tf.logical_and(check, checked.stop))
-            return p + 1, e, t, log, vals, mons, best, best_val, since, stopped, train
-
-        params, m, v, b1, b2 = state.params, state.m, state.v, state.beta1_power, state.beta2_power
-        best, best_val, since = state.best, state.best_val, state.since
-        stopped = tf.zeros_like(since, tf.bool)
-        log = tf.TensorArray(tf.float32, size=max_epochs, element_shape=best_val.shape)
-        vals = tf.TensorArray(tf.float32, size=max_epochs, element_shape=best_val.shape)
-        mons = tf.TensorArray(tf.float32, size=max_epochs, element_shape=best_val.shape)
-        loop = (0, 0, 0, log, vals, mons, best, best_val, since, stopped, (params, m, v, b1, b2))
-        out = tf.while_loop(
-            lambda p, *rest: tf.logical_and(p < periods, tf.logical_not(tf.reduce_any(rest[8]))),
-            period,
-            loop,
+        arrays = [
+            tf.TensorArray(tf.float32, size=max_epochs, element_shape=state.best_val.shape)
+            for _ in range(3)
+        ]
+        train = _Adam(state.params, state.m, state.v, state.beta1_power, state.beta2_power)
+        stopped = tf.zeros_like(state.since, tf.bool)
+        start = _Periods(0, 0, 0, *arrays, state.best, state.best_val, state.since, stopped, train)
+        end = tf.while_loop(
+            lambda *loop: call.goes_on(_Periods(*loop)),
+            lambda *loop: call.period(_Periods(*loop)),
+            start,
             maximum_iterations=max_epochs,
         )
-        p, epochs, _, log, vals, mons, best, best_val, since, stopped, train = out
-        params, m, v, b1, b2 = train
-        new_state = GroupState(params, m, v, b1, b2, lr, best, best_val, since)
-        out = log.stack()[:epochs], vals.stack()[:p], mons.stack()[:p]
-        return epochs, *out, stopped, new_state
+        t = end.train
+        new_state = GroupState(
+            t.params, t.m, t.v, t.beta1_power, t.beta2_power, state.learning_rate,
+            end.best, end.best_val, end.since,
+        )  # fmt: skip
+        log, vals, mons = end.log.stack()[: end.epoch], end.vals.stack(), end.mons.stack()
+        return end.epoch, log, vals[: end.period], mons[: end.period], end.stopped, new_state
 
     return run
+
+
+class _Call:
+    """One call of the program, as it is traced: its inputs (see ``program``) and the
+    loops over periods, epochs and steps."""
+
+    def __init__(self, network, xs, ys, validation, monitor, log_scales, control, state):
+        self.network, self.xs, self.ys, self.log_scales = network, xs, ys, log_scales
+        self.x_va, self.y_va = validation
+        self.periods, self.period_epochs, self.steps, self.patience, check = tf.unstack(control)
+        self.check = tf.cast(check, tf.bool)
+        self.learning_rate = state.learning_rate  # (M,): each member's own
+        members = tf.shape(xs)[0]
+        self.x_mon, self.y_mon = (
+            tf.broadcast_to(a, tf.concat([[members], tf.shape(a)], 0)) for a in monitor
+        )
+
+    def goes_on(self, loop):
+        """Whether another period runs: periods remain and no member has stopped."""
+        return tf.logical_and(
+            loop.period < self.periods, tf.logical_not(tf.reduce_any(loop.stopped))
+        )
+
+    def step(self, j, t, total, train):
+        """Step ``j`` of an epoch on batch ``t``: Adam on the summed objective; ``total``
+        adds each member's loss (M,)."""
+        losses, objective = _objective(train.params, self.xs[:, t], self.ys[:, t], self.network)
+        grads = tf.gradients(objective, train.params)
+        b1, b2 = train.beta1_power * BETA1, train.beta2_power * BETA2
+        params, m, v = adam(train.params, grads, train.m, train.v, b1, b2, self.learning_rate)
+        return j + 1, t + 1, total + losses, _Adam(params, m, v, b1, b2)
+
+    def epoch(self, e, t, log, train):
+        """Epoch ``e`` from batch ``t``; writes its mean loss (M,) into ``log``."""
+        zeros = tf.zeros_like(train.beta1_power)
+        _, t, total, train = tf.while_loop(
+            lambda j, *_: j < self.steps, self.step, (0, t, zeros, train)
+        )
+        log = log.write(e, total / tf.cast(self.steps, tf.float32))
+        return e + 1, t, log, train
+
+    def period(self, loop):
+        """``period_epochs`` epochs, then (when ``check``) a check: each member's calibrated
+        validation NLL, early stopping (``early_stopping``) and its monitor NLL."""
+        e, t, log, train = tf.while_loop(
+            lambda e2, *_: e2 < loop.epoch + self.period_epochs,
+            self.epoch,
+            (loop.epoch, loop.step, loop.log, loop.train),
+            maximum_iterations=tf.shape(self.xs)[1],
+        )
+        params = train.params
+        val = calibrated_nll(params, self.x_va, self.y_va, self.log_scales, self.network)
+        head = forward(params, self.x_mon, self.network)
+        mon = tf.reduce_mean(row_nll(head, self.y_mon, self.network, True), 1)
+        checked = early_stopping(val, loop.best_val, loop.since, self.patience, tf.where)
+        gain = tf.logical_and(self.check, checked.gain)  # a period without a check: no change
+        return _Periods(
+            period=loop.period + 1,
+            epoch=e,
+            step=t,
+            log=log,
+            vals=loop.vals.write(loop.period, val),
+            mons=loop.mons.write(loop.period, mon),
+            best=[tf.where(_per_member(gain, w), w, b) for w, b in zip(params, loop.best)],
+            best_val=tf.where(self.check, checked.best_val, loop.best_val),
+            since=tf.where(self.check, checked.since, loop.since),
+            stopped=tf.logical_or(loop.stopped, tf.logical_and(self.check, checked.stop)),
+            train=train,
+        )
 
 
 class BatchStream:

@@ -1,7 +1,7 @@
 """Score the training recipes against the best possible fit, and the robot arm against Bishop.
 
-    python -m mdn_tf.evaluate [--json] [--seeds 0 1 2] [--recipes seed tuned large]
-        [--problems sine arm suite] [--suite-seeds 0 1 2] [--n-held-out 100000]
+    python -m mdn_tf.evaluate [--json] [--seeds 0 1 2] [--recipes article tuned large]
+        [--problems sine arm suite covariance] [--suite-seeds 0 1 2] [--n-held-out 100000]
 
 The article's problem ("sine"): for each recipe and data seed, train on 1000 swapped
 points (100 000 for the minibatch recipe "large"), then measure the exact NLL
@@ -33,7 +33,7 @@ over the seeds).
 import argparse
 import json
 import sys
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from tqdm import tqdm
@@ -57,13 +57,83 @@ TRAIN_SIZES = {"large": 100_000}
 # Bishop 1994, Table 1: RMS Euclidean distance between the desired and the achieved
 # end-effector position, 1000 test points (least squares: 20 tanh units; MDN: 2 kernels)
 BISHOP_ARM_RMS = {"least squares": 0.0578, "MDN": 0.0053}
-LEAST_SQUARES = {"hidden_units": 20, "learning_rate": 0.01, "epochs": 3000}
+# notebook 5's least-squares network: 20 tanh units, Adam 0.01, 3000 full-batch epochs
+LEAST_SQUARES_UNITS, LEAST_SQUARES_LEARNING_RATE, LEAST_SQUARES_EPOCHS = 20, 0.01, 3000
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Values over seeds: their mean and sample standard deviation (0 for one value)."""
+
+    mean: float
+    spread: float
+
+    def __str__(self):
+        return f"{self.mean:.3f} ± {self.spread:.3f}"
 
 
 def _summary(values):
     values = np.asarray(values, dtype=float)
     spread = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-    return {"mean": round(float(values.mean()), 4), "spread": round(spread, 4)}
+    return Summary(round(float(values.mean()), 4), round(spread, 4))
+
+
+@dataclass(frozen=True)
+class SineRow:
+    """A recipe on the article's problem: its NLLs on its training points and on fresh
+    ones, the bound H(Y | X), the held-out gap to it and the seconds per fit."""
+
+    recipe: str
+    n_train: int
+    train_nll: Summary
+    held_out_nll: Summary
+    bound: float
+    gap: Summary
+    train_s: Summary
+
+
+@dataclass(frozen=True)
+class ArmRow:
+    """A model on Bishop's robot arm: its RMS position error, and Bishop's (or None)."""
+
+    model: str
+    rms: Summary
+    bishop: float | None
+
+
+@dataclass(frozen=True)
+class SuiteRow:
+    """A problem of the suite: each model's held-out NLL and seconds per fit (None where it
+    diverged on a seed), and the truth's NLL (None when unknown)."""
+
+    problem: str
+    kind: str
+    n: int
+    nll: dict
+    train_s: dict
+    truth: Summary | None
+
+
+@dataclass(frozen=True)
+class Margin:
+    """Full covariances' log-likelihood minus diagonal's on the same points: its mean and
+    spread over the seeds, and the paired standard error within a seed."""
+
+    mean: float
+    spread: float
+    standard_error: float
+
+
+@dataclass(frozen=True)
+class CovarianceRow:
+    """The default recipe with diagonal and with full covariances on one problem."""
+
+    problem: str
+    n: int
+    truth: Summary | None
+    nll: dict
+    train_s: dict
+    margin: Margin | None
 
 
 def _steps(items, desc, progress):
@@ -72,7 +142,7 @@ def _steps(items, desc, progress):
 
 
 def evaluate(recipes=("article", "tuned"), seeds=(0, 1, 2), n_held_out=N_HELD_OUT, progress=False):
-    """Return one row (a dict) per recipe, as printed by ``--json``."""
+    """One ``SineRow`` per recipe (``--json`` prints them as objects)."""
     bound = bayes_optimal_nll()
     rows = []
     jobs = _steps([(r, s) for r in recipes for s in seeds], "sine (recipe, seed)", progress)
@@ -89,15 +159,15 @@ def evaluate(recipes=("article", "tuned"), seeds=(0, 1, 2), n_held_out=N_HELD_OU
             secs.append(fitted.train_s)
             jobs.update()
         rows.append(
-            {
-                "recipe": recipe,
-                "n_train": TRAIN_SIZES.get(recipe, N_TRAIN),
-                "train_nll": _summary(train),
-                "held_out_nll": _summary(held),
-                "bound": round(bound, 4),
-                "gap": _summary(np.array(held) - bound),
-                "train_s": _summary(secs),
-            }
+            SineRow(
+                recipe=recipe,
+                n_train=TRAIN_SIZES.get(recipe, N_TRAIN),
+                train_nll=_summary(train),
+                held_out_nll=_summary(held),
+                bound=round(bound, 4),
+                gap=_summary(np.array(held) - bound),
+                train_s=_summary(secs),
+            )
         )
     jobs.close()
     return rows
@@ -110,18 +180,16 @@ def _least_squares_angles(positions, angles, new_positions, seed):
     graph = tf.Graph()
     with graph.as_default(), tf1.Session(graph=graph) as sess:
         tf1.set_random_seed(seed)
-        mlp = build_mlp(
-            LEAST_SQUARES["hidden_units"], LEAST_SQUARES["learning_rate"], input_dim=2, output_dim=2
-        )
+        mlp = build_mlp(LEAST_SQUARES_UNITS, LEAST_SQUARES_LEARNING_RATE, input_dim=2, output_dim=2)
         sess.run(tf1.global_variables_initializer())
         feed = {mlp.x: (positions - xm) / xs, mlp.y: (angles - ym) / ys}
-        for _ in range(LEAST_SQUARES["epochs"]):
+        for _ in range(LEAST_SQUARES_EPOCHS):
             sess.run(mlp.train_step, feed)
         return sess.run(mlp.y_out, {mlp.x: (new_positions - xm) / xs}) * ys + ym
 
 
 def evaluate_arm(seeds=(0, 1, 2), n_test=N_TRAIN, progress=False):
-    """One row per model (least squares, Bishop's MDN as recipe "arm" (three networks
+    """One ``ArmRow`` per model (least squares, Bishop's MDN as recipe "arm" (three networks
     averaged), the default recipe, which has full covariances for the two angles): RMS
     position error over the seeds, and Bishop's (None for the default, which he did not
     train)."""
@@ -138,8 +206,7 @@ def evaluate_arm(seeds=(0, 1, 2), n_test=N_TRAIN, progress=False):
             arm_rms_error(mixture_mode(*fitted.predict(targets)), targets)
         )
     return [
-        {"model": model, "rms": _summary(rms), "bishop": BISHOP_ARM_RMS.get(model)}
-        for model, rms in errors.items()
+        ArmRow(model, _summary(rms), BISHOP_ARM_RMS.get(model)) for model, rms in errors.items()
     ]
 
 
@@ -147,34 +214,29 @@ def arm_to_markdown(rows):
     """The arm rows as a markdown table beside Bishop's."""
     lines = ["| model | RMS position error | Bishop 1994 |", "| --- | ---: | ---: |"]
     for row in rows:
-        rms, bishop = row["rms"], row["bishop"]
-        bishop = "–" if bishop is None else f"{bishop:.4f}"
-        lines.append(f"| {row['model']} | {rms['mean']:.4f} ± {rms['spread']:.4f} | {bishop} |")
+        rms = row.rms
+        bishop = "–" if row.bishop is None else f"{row.bishop:.4f}"
+        lines.append(f"| {row.model} | {rms.mean:.4f} ± {rms.spread:.4f} | {bishop} |")
     return "\n".join(lines)
 
 
 def to_markdown(rows):
     """The rows as a markdown table, mean ± spread."""
 
-    def cell(value):
-        if isinstance(value, dict):
-            return f"{value['mean']:.3f} ± {value['spread']:.3f}"
-        return f"{value:.3f}"
-
-    keys = ["train_nll", "held_out_nll", "bound", "gap", "train_s"]
     lines = [
         "| recipe | training points | train NLL | held-out NLL | bound | gap | train s |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
-        cells = " | ".join(cell(row[k]) for k in keys)
-        lines.append(f"| {row['recipe']} | {row['n_train']} | {cells} |")
+        cells = [row.train_nll, row.held_out_nll, f"{row.bound:.3f}", row.gap, row.train_s]
+        lines.append(f"| {row.recipe} | {row.n_train} | {' | '.join(map(str, cells))} |")
     return "\n".join(lines)
 
 
 def evaluate_suite(models=MODELS, seeds=(0, 1, 2), problems=tuple(PROBLEMS), progress=False):
-    """One row per problem of ``mdn_tf.problems``: each model's held-out NLL (mean and
-    spread over the seeds; None if it diverged on a seed), the truth's, and train seconds."""
+    """One ``SuiteRow`` per problem of ``mdn_tf.problems``: each model's held-out NLL (mean
+    and spread over the seeds; None if it diverged on a seed), the truth's, and train
+    seconds."""
     rows = []
     jobs = _steps(
         [(p, m, s) for p in problems for m in models for s in seeds], "suite (fit)", progress
@@ -189,13 +251,13 @@ def evaluate_suite(models=MODELS, seeds=(0, 1, 2), problems=tuple(PROBLEMS), pro
                 jobs.set_postfix_str(f"{name}, {model}, seed {seed}")
                 results[model].append(score(problem, model_fit(model), seed, splits))
                 jobs.update()
-        row = {"problem": name, "kind": problem.kind, "n": problem.n, "nll": {}, "train_s": {}}
+        nll, train_s = {}, {}
         for model, runs in results.items():
-            diverged = any(r["nll"] is None for r in runs)
-            row["nll"][model] = None if diverged else _summary([r["nll"] for r in runs])
-            row["train_s"][model] = None if diverged else _summary([r["train_s"] for r in runs])
-        row["truth"] = None if None in truths else _summary(truths)
-        rows.append(row)
+            diverged = any(r.nll is None for r in runs)
+            nll[model] = None if diverged else _summary([r.nll for r in runs])
+            train_s[model] = None if diverged else _summary([r.train_s for r in runs])
+        truth = None if None in truths else _summary(truths)
+        rows.append(SuiteRow(name, problem.kind, problem.n, nll, train_s, truth))
     jobs.close()
     return rows
 
@@ -204,11 +266,12 @@ COVARIANCE_PROBLEMS = ("noisy arm", "correlated")  # the suite's problems with D
 
 
 def evaluate_covariance(seeds=(0, 1, 2), problems=COVARIANCE_PROBLEMS, progress=False):
-    """One row per problem: the default recipe's held-out NLL with diagonal and with full
-    covariances (mean and spread over the seeds), the truth's, train seconds, and the
-    margin, full's log-likelihood minus diagonal's on the same test points: its mean over
-    the seeds, and its standard error within a seed (the points' paired differences'
-    standard deviation / sqrt(number of points), averaged over the seeds)."""
+    """One ``CovarianceRow`` per problem: the default recipe's held-out NLL with diagonal
+    and with full covariances (mean and spread over the seeds), the truth's, train
+    seconds, and the margin, full's log-likelihood minus diagonal's on the same test
+    points: its mean over the seeds, and its standard error within a seed (the points'
+    paired differences' standard deviation / sqrt(number of points), averaged over the
+    seeds)."""
     rows = []
     jobs = _steps([(p, s) for p in problems for s in seeds], "covariance (2 fits)", progress)
     for name in problems:
@@ -226,27 +289,43 @@ def evaluate_covariance(seeds=(0, 1, 2), problems=COVARIANCE_PROBLEMS, progress=
                     return fit_mdn(x, y, recipe=recipe, seed=fit_seed)
 
                 results[covariance] = score(problem, fit, seed, splits, log_probs=True)
-                nlls[covariance].append(results[covariance]["nll"])
-                secs[covariance].append(results[covariance]["train_s"])
-            if all(r["nll"] is not None for r in results.values()):
-                paired = results["full"]["log_probs"] - results["diagonal"]["log_probs"]
+                nlls[covariance].append(results[covariance].nll)
+                secs[covariance].append(results[covariance].train_s)
+            if all(r.nll is not None for r in results.values()):
+                paired = results["full"].log_probs - results["diagonal"].log_probs
                 margins.append(paired.mean())
                 errors.append(paired.std(ddof=1) / np.sqrt(len(paired)))
             jobs.update()
+        margin = None
+        if len(margins) == len(seeds):
+            summary = _summary(margins)
+            standard_error = round(float(np.mean(errors)), 4)
+            margin = Margin(summary.mean, summary.spread, standard_error)
         rows.append(
-            {
-                "problem": name,
-                "n": problem.n,
-                "truth": None if None in truths else _summary(truths),
-                "nll": {c: None if None in v else _summary(v) for c, v in nlls.items()},
-                "train_s": {c: None if None in v else _summary(v) for c, v in secs.items()},
-                "margin": None
-                if len(margins) < len(seeds)
-                else {**_summary(margins), "standard_error": round(float(np.mean(errors)), 4)},
-            }
+            CovarianceRow(
+                problem=name,
+                n=problem.n,
+                truth=None if None in truths else _summary(truths),
+                nll={c: None if None in v else _summary(v) for c, v in nlls.items()},
+                train_s={c: None if None in v else _summary(v) for c, v in secs.items()},
+                margin=margin,
+            )
         )
     jobs.close()
     return rows
+
+
+def _nll_cells(nll):
+    """Markdown cells of NLLs by model (``Summary`` or None: diverged), the best in bold."""
+    scores = {model: value.mean for model, value in nll.items() if value is not None}
+    best = min(scores, key=scores.get) if scores else None
+    cells = ["diverged" if value is None else str(value) for value in nll.values()]
+    return [f"**{cell}**" if model == best else cell for model, cell in zip(nll, cells)]
+
+
+def _mean(summary, decimals):
+    """A ``Summary``'s mean as a markdown cell; "–" for None."""
+    return "–" if summary is None else f"{summary.mean:.{decimals}f}"
 
 
 def covariance_to_markdown(rows):
@@ -257,44 +336,30 @@ def covariance_to_markdown(rows):
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
-        scores = {c: v["mean"] for c, v in row["nll"].items() if v is not None}
-        best = min(scores, key=scores.get) if scores else None
-        cells = []
-        for covariance, value in row["nll"].items():
-            text = "diverged" if value is None else f"{value['mean']:.3f} ± {value['spread']:.3f}"
-            cells.append(f"**{text}**" if covariance == best else text)
-        truth = "–" if row["truth"] is None else f"{row['truth']['mean']:.3f}"
-        secs = ", ".join("–" if v is None else f"{v['mean']:.1f}" for v in row["train_s"].values())
-        margin = row["margin"]
-        cells.append(
-            "–" if margin is None else f"{margin['mean']:.3f} ({margin['standard_error']:.3f})"
+        cells = _nll_cells(row.nll)
+        margin = row.margin
+        cells.append("–" if margin is None else f"{margin.mean:.3f} ({margin.standard_error:.3f})")
+        secs = ", ".join(_mean(v, 1) for v in row.train_s.values())
+        lines.append(
+            f"| {row.problem} | {row.n} | {_mean(row.truth, 3)} | {' | '.join(cells)} | {secs} |"
         )
-        lines.append(f"| {row['problem']} | {row['n']} | {truth} | {' | '.join(cells)} | {secs} |")
     return "\n".join(lines)
 
 
 def suite_to_markdown(rows):
     """The suite's rows as a markdown table: held-out NLL per model, mean ± spread, best in
     bold; "diverged" where training stopped with TrainingDiverged."""
-    models = list(rows[0]["nll"])
+    models = list(rows[0].nll)
     head = " | ".join("k-NN Gaussian" if m == "knn" else f"`{m}`" for m in models)
     lines = [
         f"| problem | kind | n | truth | {head} | `{models[-1]}`, s per fit |",
         "| --- | --- | ---: | ---: |" + " ---: |" * (len(models) + 1),
     ]
     for row in rows:
-        scores = {m: v["mean"] for m, v in row["nll"].items() if v is not None}
-        best = min(scores, key=scores.get)
-        cells = []
-        for model, value in row["nll"].items():
-            text = "diverged" if value is None else f"{value['mean']:.3f} ± {value['spread']:.3f}"
-            cells.append(f"**{text}**" if model == best else text)
-        truth = "–" if row["truth"] is None else f"{row['truth']['mean']:.3f}"
-        secs = row["train_s"][models[-1]]
-        secs = "–" if secs is None else f"{secs['mean']:.1f}"
+        cells = " | ".join(_nll_cells(row.nll))
+        secs = _mean(row.train_s[models[-1]], 1)
         lines.append(
-            f"| {row['problem']} | {row['kind']} | {row['n']} | {truth} | "
-            f"{' | '.join(cells)} | {secs} |"
+            f"| {row.problem} | {row.kind} | {row.n} | {_mean(row.truth, 3)} | {cells} | {secs} |"
         )
     return "\n".join(lines)
 
@@ -381,7 +446,11 @@ def main(argv=None):
     if "covariance" in args.problems:
         result["covariance"] = evaluate_covariance(args.suite_seeds, progress=True)
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(
+            json.dumps(
+                {part: [asdict(row) for row in rows] for part, rows in result.items()}, indent=2
+            )
+        )
         return
     tables = {
         "sine": to_markdown,

@@ -244,17 +244,26 @@ def pooled_truth(splits):
     return sum(truth * len(x_te) for _, _, x_te, _, truth in splits) / count
 
 
+@dataclass(frozen=True)
+class Score:
+    """A model's held-out score on a problem's splits for one seed: its NLL pooled over
+    the folds, the truth's (None when unknown), the model's mean ``train_s`` per split,
+    and each test point's log-density (n_test,) when asked for; all None when training
+    diverged."""
+
+    nll: float | None
+    truth: float | None
+    train_s: float | None
+    log_probs: np.ndarray | None = None
+
+
 def score(problem, fit, seed=0, splits=None, log_probs=False):
     """Held-out NLL of ``fit(x_train, y_train, seed)`` (a model with ``nll(x, y)``) on the
     problem's splits for ``seed`` (or the ``splits`` given, to draw them once for several
-    models), pooled over the folds; and the truth's, or None.
+    models), pooled over the folds; and the truth's, or None. Returns a ``Score``.
 
     With ``log_probs`` the model's ``log_prob(x, y)`` is read instead, and kept per test
     point (the folds' points in order), to compare two models on the same points.
-
-    Returns:
-        dict with "nll" (None when training diverged), "truth" and "train_s" (the models'
-        ``train_s`` per split, if they have one); and "log_probs" (n_test,) when asked.
     """
     splits = problem.splits(seed) if splits is None else splits
     total, count, seconds, points = 0.0, 0, 0.0, []
@@ -262,8 +271,7 @@ def score(problem, fit, seed=0, splits=None, log_probs=False):
         try:
             model = fit(x, y, seed * 100 + i)
         except TrainingDiverged:
-            result = {"nll": None, "truth": None, "train_s": None}
-            return {**result, "log_probs": None} if log_probs else result
+            return Score(None, None, None)
         if log_probs:
             points.append(model.log_prob(x_te, y_te))
             total -= points[-1].sum()
@@ -271,7 +279,9 @@ def score(problem, fit, seed=0, splits=None, log_probs=False):
             total += model.nll(x_te, y_te) * len(x_te)
         seconds += getattr(model, "train_s", 0.0)
         count += len(x_te)
-    result = {"nll": total / count, "truth": pooled_truth(splits), "train_s": seconds / len(splits)}
-    if log_probs:
-        result["log_probs"] = np.concatenate(points)
-    return result
+    return Score(
+        nll=total / count,
+        truth=pooled_truth(splits),
+        train_s=seconds / len(splits),
+        log_probs=np.concatenate(points) if log_probs else None,
+    )

@@ -20,6 +20,7 @@ import json
 import sys
 import time
 import warnings
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from tqdm import tqdm
@@ -74,10 +75,39 @@ PUBLISHED = {
 }
 
 
+@dataclass(frozen=True)
+class MeanAndError:
+    """NLLs over splits: their mean, and its standard error (the splits' standard deviation
+    over the square root of their number; 0 for one split)."""
+
+    mean: float
+    standard_error: float
+
+    def __str__(self):
+        return f"{self.mean:.3f} ± {self.standard_error:.3f}"
+
+
 def _mean_and_error(values):
     values = np.asarray(values, dtype=float)
     error = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
-    return {"mean": round(float(values.mean()), 4), "standard_error": round(float(error), 4)}
+    return MeanAndError(round(float(values.mean()), 4), round(float(error), 4))
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One table's scores: its size, the splits scored, whether its target is discrete,
+    each model's ("default", "knn") ``MeanAndError`` and per-split NLLs, the default's
+    median seconds per fit, and the published figures by method (None where missing)."""
+
+    table: str
+    rows: int
+    features: int
+    splits: int
+    discrete: bool
+    nll: dict
+    per_split: dict
+    s_per_fit: float
+    published: dict
 
 
 def _fit_default(x, y, seed):
@@ -88,7 +118,7 @@ def _fit_default(x, y, seed):
 
 
 def score_table(name, splits=None, progress=None):
-    """One table's row: the default recipe's and the k-NN Gaussian's test NLL per split
+    """One table's ``TableRow``: the default recipe's and the k-NN Gaussian's test NLL per split
     (the first ``splits`` standard splits, or all), their means and standard errors, the
     default's seconds per fit, and whether the target is discrete."""
     x, y = load_uci(name)
@@ -104,21 +134,21 @@ def score_table(name, splits=None, progress=None):
         nll["knn"].append(knn.nll(x[test], y[test]))
         if progress is not None:
             progress.update()
-    return {
-        "table": name,
-        "rows": len(x),
-        "features": x.shape[1],
-        "splits": len(chosen),
-        "discrete": bool(discrete_columns(y)),
-        "nll": {model: _mean_and_error(v) for model, v in nll.items()},
-        "per_split": {model: [round(float(v), 4) for v in vs] for model, vs in nll.items()},
-        "s_per_fit": round(float(np.median(seconds)), 2),
-        "published": {method: figures.get(name) for method, figures in PUBLISHED.items()},
-    }
+    return TableRow(
+        table=name,
+        rows=len(x),
+        features=x.shape[1],
+        splits=len(chosen),
+        discrete=bool(discrete_columns(y)),
+        nll={model: _mean_and_error(v) for model, v in nll.items()},
+        per_split={model: [round(float(v), 4) for v in vs] for model, vs in nll.items()},
+        s_per_fit=round(float(np.median(seconds)), 2),
+        published={method: figures.get(name) for method, figures in PUBLISHED.items()},
+    )
 
 
 def benchmark(tables=UCI_TABLES, splits=None, progress=False):
-    """One row (``score_table``) per table."""
+    """One ``TableRow`` (``score_table``) per table."""
     count = sum(len(uci_splits(t)[:splits]) for t in tables)
     with tqdm(total=count, desc="uci (split)", disable=not progress, file=sys.stderr) as bar:
         return [score_table(name, splits, bar) for name in tables]
@@ -136,18 +166,18 @@ def to_markdown(rows):
         "| --- | --- | ---: | ---: | ---: | ---: |" + " ---: |" * len(methods),
     ]
     for row in rows:
-        scores = row["nll"]
-        best = min(scores, key=lambda m: scores[m]["mean"])
+        scores = row.nll
+        best = min(scores, key=lambda m: scores[m].mean)
         cells = []
         for model in ("default", "knn"):
-            text = f"{scores[model]['mean']:.3f} ± {scores[model]['standard_error']:.3f}"
-            cells.append(f"**{text}**" if model == best and not row["discrete"] else text)
-        if row["discrete"]:
+            text = str(scores[model])
+            cells.append(f"**{text}**" if model == best and not row.discrete else text)
+        if row.discrete:
             cells[0] += " (not comparable: discrete target)"
-        published = ["–" if v is None else f"{v:.2f}" for v in row["published"].values()]
+        published = ["–" if v is None else f"{v:.2f}" for v in row.published.values()]
         lines.append(
-            f"| {row['table']} | {row['rows']} × {row['features']} | {row['splits']} | "
-            f"{' | '.join(cells)} | {row['s_per_fit']:.1f} | {' | '.join(published)} |"
+            f"| {row.table} | {row.rows} × {row.features} | {row.splits} | "
+            f"{' | '.join(cells)} | {row.s_per_fit:.1f} | {' | '.join(published)} |"
         )
     return "\n".join(lines)
 
@@ -175,7 +205,7 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     rows = benchmark(args.tables, args.splits, progress=True)
-    print(json.dumps(rows, indent=2) if args.json else to_markdown(rows))
+    print(json.dumps([asdict(row) for row in rows], indent=2) if args.json else to_markdown(rows))
 
 
 if __name__ == "__main__":

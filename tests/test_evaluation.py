@@ -1,5 +1,6 @@
 """The best possible score, the exact held-out NLL, the stable loss and fit_mdn."""
 
+import json
 import math
 import os
 
@@ -335,14 +336,43 @@ def test_covariance_rows_pair_the_heads_on_the_same_points(monkeypatch):
     monkeypatch.setattr(evaluate, "fit_mdn", lambda x, y, recipe, seed: Model(recipe))
     (row,) = evaluate.evaluate_covariance(seeds=(0, 1), problems=("correlated",))
     paired = [0.1 + 0.5 * np.sin(3 * PROBLEMS["correlated"].splits(s)[0][2][:, 0]) for s in (0, 1)]
-    margin = row["margin"]
-    assert margin["mean"] == pytest.approx(np.mean([d.mean() for d in paired]), abs=1e-4)
+    margin = row.margin
+    assert margin.mean == pytest.approx(np.mean([d.mean() for d in paired]), abs=1e-4)
     want = np.mean([d.std(ddof=1) / np.sqrt(len(d)) for d in paired])
     assert want > 0.002  # resolved at the table's 4 decimals
-    assert margin["standard_error"] == pytest.approx(want, abs=1e-4)
-    assert row["nll"]["diagonal"]["mean"] - row["nll"]["full"]["mean"] == pytest.approx(
-        margin["mean"], abs=2e-4
-    )
-    assert row["train_s"]["full"]["mean"] == 2.0 and row["truth"]["mean"] < -0.5
+    assert margin.standard_error == pytest.approx(want, abs=1e-4)
+    assert row.nll["diagonal"].mean - row.nll["full"].mean == pytest.approx(margin.mean, abs=2e-4)
+    assert row.train_s["full"].mean == 2.0 and row.truth.mean < -0.5
     table = evaluate.covariance_to_markdown([row])
-    assert f"| {margin['mean']:.3f} ({margin['standard_error']:.3f}) | 1.0, 2.0 |" in table
+    assert f"| {margin.mean:.3f} ({margin.standard_error:.3f}) | 1.0, 2.0 |" in table
+
+
+def test_sine_rows_print_as_a_table_and_as_json(monkeypatch, capsys):
+    """python -m mdn_tf.evaluate's sine part: each recipe's NLLs over the seeds, the bound
+    and the gap, as markdown and as JSON objects with the documented keys."""
+    from mdn_tf import evaluate
+
+    class Model:  # an NLL of 1.5 on the training points, 2 + seed / 10 on fresh ones
+        def __init__(self, n, seed):
+            self.n, self.seed, self.train_s = n, seed, 3.0
+
+        def nll(self, x, y):
+            return 1.5 if len(x) == self.n else 2.0 + self.seed / 10
+
+    monkeypatch.setattr(evaluate, "fit_mdn", lambda x, y, recipe, seed: Model(len(x), seed))
+    argv = ["--recipes", "article", "--seeds", "0", "1", "--n-held-out", "20"]
+    evaluate.main([*argv, "--json"])
+    (row,) = json.loads(capsys.readouterr().out)["sine"]
+    bound = round(mdn_tf.bayes_optimal_nll(), 4)
+    assert row == {
+        "recipe": "article",
+        "n_train": 1000,
+        "train_nll": {"mean": 1.5, "spread": 0.0},
+        "held_out_nll": {"mean": 2.05, "spread": round(0.1 / np.sqrt(2), 4)},
+        "bound": bound,
+        "gap": {"mean": round(2.05 - bound, 4), "spread": round(0.1 / np.sqrt(2), 4)},
+        "train_s": {"mean": 3.0, "spread": 0.0},
+    }
+    evaluate.main(argv)
+    table = capsys.readouterr().out
+    assert f"| article | 1000 | 1.500 ± 0.000 | 2.050 ± 0.071 | {bound:.3f} |" in table

@@ -149,10 +149,10 @@ def test_suite_rows_and_table():
 
     rows = evaluate_suite(models=("knn",), seeds=(0, 1), problems=("two branches",))
     (row,) = rows
-    assert row["problem"] == "two branches" and row["n"] == 100
+    assert row.problem == "two branches" and row.n == 100
     # the k-NN Gaussian cannot split into the two branches: far above the truth
-    assert row["nll"]["knn"]["mean"] > row["truth"]["mean"] + 1
-    row["nll"]["seed"], row["train_s"]["seed"] = None, None  # as when training diverged
+    assert row.nll["knn"].mean > row.truth.mean + 1
+    row.nll["article"], row.train_s["article"] = None, None  # as when training diverged
     table = suite_to_markdown(rows)
     assert "| two branches | multimodal, small n | 100 | -0.19" in table
     assert "**1.2" in table and "| diverged |" in table  # best in bold; the divergence named
@@ -163,4 +163,4 @@ def test_score_says_diverged_instead_of_failing():
         raise mdn_tf.TrainingDiverged("member 1 of 1: ...")
 
     result = mdn_tf.problems.score(PROBLEMS["old faithful"], diverging)
-    assert result == {"nll": None, "truth": None, "train_s": None}
+    assert result == mdn_tf.problems.Score(nll=None, truth=None, train_s=None)

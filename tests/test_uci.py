@@ -1,6 +1,8 @@
 """The UCI tables shipped with the package, their standard splits, the benchmark command,
 and the warning for discrete targets."""
 
+import dataclasses
+import json
 import warnings
 
 import numpy as np
@@ -119,18 +121,28 @@ def test_benchmark_rows_are_means_and_standard_errors(monkeypatch):
     monkeypatch.setattr(uci, "_fit_default", _stub_fit(defaults))
     monkeypatch.setattr(uci, "fit_knn_gaussian", _stub_fit(knns))
     (row,) = uci.benchmark(["wine-quality-red"], splits=3)
-    assert row["splits"] == 3 and row["rows"] == 1599 and row["features"] == 11
+    assert row.splits == 3 and row.rows == 1599 and row.features == 11
     for model, values in (("default", defaults), ("knn", knns)):
-        assert row["nll"][model]["mean"] == pytest.approx(np.mean(values), abs=1e-4)
+        assert row.nll[model].mean == pytest.approx(np.mean(values), abs=1e-4)
         error = np.std(values, ddof=1) / np.sqrt(3)
-        assert row["nll"][model]["standard_error"] == pytest.approx(error, abs=1e-4)
-    assert row["discrete"] and row["published"]["Deep Evidential Regression"] == 0.89
+        assert row.nll[model].standard_error == pytest.approx(error, abs=1e-4)
+    assert row.discrete and row.published["Deep Evidential Regression"] == 0.89
     table = uci.to_markdown([row])
     assert "| 2.333 ± 0.882 (not comparable: discrete target) | 4.000 ± 0.764 |" in table
     assert "| – |" in table  # WGBoost has no wine figure
     assert len({line.count("|") for line in table.splitlines()}) == 1  # every row complete
-    row["discrete"] = False
-    assert "| **2.333 ± 0.882** | 4.000 ± 0.764 |" in uci.to_markdown([row])
+    continuous = dataclasses.replace(row, discrete=False)
+    assert "| **2.333 ± 0.882** | 4.000 ± 0.764 |" in uci.to_markdown([continuous])
+
+
+def test_benchmark_prints_its_rows_as_json(monkeypatch, capsys):
+    monkeypatch.setattr(uci, "_fit_default", _stub_fit([1.0, 2.0]))
+    monkeypatch.setattr(uci, "fit_knn_gaussian", _stub_fit([3.0, 3.0]))
+    uci.main(["--tables", "wine-quality-red", "--splits", "2", "--json"])
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["table"] == "wine-quality-red" and row["splits"] == 2 and row["discrete"]
+    assert row["nll"]["default"] == {"mean": 1.5, "standard_error": 0.5}
+    assert row["per_split"] == {"default": [1.0, 2.0], "knn": [3.0, 3.0]}
 
 
 def test_the_command_names_bad_options():

@@ -67,9 +67,10 @@ def main(argv=None):
                 start = time.perf_counter()
                 result = score(PROBLEMS[problem], fit, seed)
                 wall = time.perf_counter() - start
-                truth = result["truth"]
-                rows.append({"problem": problem, "seed": seed, "model": name, **result})
-                nll = "diverged" if result["nll"] is None else f"{result['nll']:.4f}"
+                truth = result.truth
+                scores = {"nll": result.nll, "truth": truth, "train_s": result.train_s}
+                rows.append({"problem": problem, "seed": seed, "model": name, **scores})
+                nll = "diverged" if result.nll is None else f"{result.nll:.4f}"
                 print(
                     f"{problem:18s} {seed:3d} {name:12s} nll {nll:>8s}  truth "
                     f"{'-' if truth is None else f'{truth:.4f}':>8s}  {wall:6.1f} s",

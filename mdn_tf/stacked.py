@@ -201,9 +201,8 @@ def program(network):
         member's validation NLL with its sigmas times the best of the factors
         exp(log_scales) (G,); log_scales = [0] scores the NLL as it is."""
         call = _Call(network, xs, ys, (x_va, y_va), (x_mon, y_mon), log_scales, control, state)
-        max_epochs = tf.shape(xs)[1]  # steps >= 1, so at most T epochs
         arrays = [
-            tf.TensorArray(tf.float32, size=max_epochs, element_shape=state.best_val.shape)
+            tf.TensorArray(tf.float32, size=call.max_epochs, element_shape=state.best_val.shape)
             for _ in range(3)
         ]
         train = _Adam(state.params, state.m, state.v, state.beta1_power, state.beta2_power)
@@ -213,7 +212,7 @@ def program(network):
             lambda *loop: call.goes_on(_Periods(*loop)),
             lambda *loop: call.period(_Periods(*loop)),
             start,
-            maximum_iterations=max_epochs,
+            maximum_iterations=call.max_epochs,
         )
         t = end.train
         new_state = GroupState(
@@ -232,6 +231,7 @@ class _Call:
 
     def __init__(self, network, xs, ys, validation, monitor, log_scales, control, state):
         self.network, self.xs, self.ys, self.log_scales = network, xs, ys, log_scales
+        self.max_epochs = tf.shape(xs)[1]  # steps >= 1, so at most T epochs
         self.x_va, self.y_va = validation
         self.periods, self.period_epochs, self.steps, self.patience, check = tf.unstack(control)
         self.check = tf.cast(check, tf.bool)
@@ -272,7 +272,7 @@ class _Call:
             lambda e2, *_: e2 < loop.epoch + self.period_epochs,
             self.epoch,
             (loop.epoch, loop.step, loop.log, loop.train),
-            maximum_iterations=tf.shape(self.xs)[1],
+            maximum_iterations=self.max_epochs,
         )
         params = train.params
         val = calibrated_nll(params, self.x_va, self.y_va, self.log_scales, self.network)

@@ -80,10 +80,9 @@ class Engine:
         reads = [tf.identity(v) for v in (*moments[0], *moments[1], *powers)]
         count = len(params)
         m, v, (beta1_power, beta2_power) = reads[:count], reads[count:-2], reads[-2:]
-        state = stacked.GroupState(
-            params, m, v, beta1_power, beta2_power, tf.fill([1], network.learning_rate),
-            params, tf.fill([1], np.inf), tf.zeros([1], tf.int32),
-        )  # fmt: skip
+        adam = stacked.AdamState(params, m, v, beta1_power, beta2_power)
+        learning_rate, best_val = tf.fill([1], network.learning_rate), tf.fill([1], np.inf)
+        state = stacked.GroupState(adam, learning_rate, params, best_val, tf.zeros([1], tf.int32))
         # no checks and no monitor: one row of x and y stands in for their rows
         rows = self.xs[:, 0, :1], self.ys[:, 0, :1], self.xs[0, 0, :1], self.ys[0, 0, :1]
         program = stacked.program(network)
@@ -91,7 +90,8 @@ class Engine:
             self.xs, self.ys, *rows, tf.zeros([1]), self.control, state
         )
         targets = [*weights, *moments[0], *moments[1], *powers]
-        values = [*[w[0] for w in new.params], *new.m, *new.v, new.beta1_power, new.beta2_power]
+        a = new.adam
+        values = [*[w[0] for w in a.params], *a.m, *a.v, a.beta1_power, a.beta2_power]
         updates = [t.assign(value) for t, value in zip(targets, values)]
         with tf.control_dependencies(updates):
             # the losses of the epochs run, fetched once the weights are written back

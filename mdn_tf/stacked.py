@@ -159,9 +159,9 @@ def early_stopping(val, best_val, since, patience, where):
     return Check(gain, where(gain, val, best_val), since, since >= patience)
 
 
-class _Adam(NamedTuple):
-    """What a training step carries, each with a leading member axis: the weights, Adam's
-    moments and beta powers."""
+class AdamState(NamedTuple):
+    """What a training step carries, each with a leading member axis (M, ...): the
+    weights, Adam's moments and beta powers."""
 
     params: list
     m: list
@@ -185,7 +185,7 @@ class _Periods(NamedTuple):
     best_val: object
     since: object
     stopped: object
-    train: _Adam
+    train: AdamState
 
 
 @functools.cache
@@ -205,20 +205,17 @@ def program(network):
             tf.TensorArray(tf.float32, size=call.max_epochs, element_shape=state.best_val.shape)
             for _ in range(3)
         ]
-        train = _Adam(state.params, state.m, state.v, state.beta1_power, state.beta2_power)
         stopped = tf.zeros_like(state.since, tf.bool)
-        start = _Periods(0, 0, 0, *arrays, state.best, state.best_val, state.since, stopped, train)
+        start = _Periods(
+            0, 0, 0, *arrays, state.best, state.best_val, state.since, stopped, state.adam
+        )
         end = tf.while_loop(
             lambda *loop: call.goes_on(_Periods(*loop)),
             lambda *loop: call.period(_Periods(*loop)),
             start,
             maximum_iterations=call.max_epochs,
         )
-        t = end.train
-        new_state = GroupState(
-            t.params, t.m, t.v, t.beta1_power, t.beta2_power, state.learning_rate,
-            end.best, end.best_val, end.since,
-        )  # fmt: skip
+        new_state = GroupState(end.train, state.learning_rate, end.best, end.best_val, end.since)
         log, vals, mons = end.log.stack()[: end.epoch], end.vals.stack(), end.mons.stack()
         return end.epoch, log, vals[: end.period], mons[: end.period], end.stopped, new_state
 
@@ -254,7 +251,7 @@ class _Call:
         grads = tf.gradients(objective, train.params)
         b1, b2 = train.beta1_power * BETA1, train.beta2_power * BETA2
         params, m, v = adam(train.params, grads, train.m, train.v, b1, b2, self.learning_rate)
-        return j + 1, t + 1, total + losses, _Adam(params, m, v, b1, b2)
+        return j + 1, t + 1, total + losses, AdamState(params, m, v, b1, b2)
 
     def epoch(self, e, t, log, train):
         """Epoch ``e`` from batch ``t``; writes its mean loss (M,) into ``log``."""
@@ -403,9 +400,8 @@ class _Session:
             self.log_scales = tf1.placeholder(f32, (None,))
             self.control = tf1.placeholder(tf.int32, (5,))
             weights = [[ph(f32, *s) for s in shapes] for _ in range(4)]
-            self.state = GroupState(
-                *weights[:3], ph(f32), ph(f32), ph(f32), weights[3], ph(f32), ph(tf.int32)
-            )
+            adam = AdamState(*weights[:3], ph(f32), ph(f32))
+            self.state = GroupState(adam, ph(f32), weights[3], ph(f32), ph(tf.int32))
             run = program(network)
             data = self.xs, self.ys, self.x_va, self.y_va, self.x_mon, self.y_mon
             self.fetch = run(*data, self.log_scales, self.control, self.state)
@@ -495,15 +491,11 @@ CHECK_SCALES = np.linspace(np.log(0.25), np.log(4.0), 25).astype(np.float32)
 
 
 class GroupState(NamedTuple):
-    """A group's training state, each field with a leading member axis (M, ...): weights,
-    Adam's moments and beta powers, each member's learning rate, its best check's weights
-    and validation NLL, and its checks since that best."""
+    """A group's training state, each field with a leading member axis (M, ...): the
+    weights with Adam's state, each member's learning rate, its best check's weights and
+    validation NLL, and its checks since that best."""
 
-    params: list
-    m: list
-    v: list
-    beta1_power: np.ndarray
-    beta2_power: np.ndarray
+    adam: AdamState
     learning_rate: np.ndarray
     best: list
     best_val: np.ndarray
@@ -514,12 +506,10 @@ class GroupState(NamedTuple):
         """Members starting from ``weights`` (one [kernel, bias, ...] list per member)."""
         params = [np.stack(ws) for ws in zip(*weights)]
         count = len(weights)
+        zeros = [[np.zeros_like(w) for w in params] for _ in range(2)]
+        powers = [np.ones(count, np.float32) for _ in range(2)]
         return cls(
-            params,
-            [np.zeros_like(w) for w in params],
-            [np.zeros_like(w) for w in params],
-            np.ones(count, np.float32),
-            np.ones(count, np.float32),
+            AdamState(params, *zeros, *powers),
             np.full(count, learning_rate, np.float32),
             [w.copy() for w in params],
             np.full(count, np.inf, np.float32),
@@ -529,11 +519,12 @@ class GroupState(NamedTuple):
     def restart(self, slot, weights, learning_rate):
         """Slot ``slot`` goes on from ``weights`` with a fresh Adam and ``learning_rate``
         (in place; its best check is kept)."""
-        for param, value in zip(self.params, weights):
+        adam = self.adam
+        for param, value in zip(adam.params, weights):
             param[slot] = value
-        for moment in (*self.m, *self.v):
+        for moment in (*adam.m, *adam.v):
             moment[slot] = 0.0
-        self.beta1_power[slot] = self.beta2_power[slot] = 1.0
+        adam.beta1_power[slot] = adam.beta2_power[slot] = 1.0
         self.learning_rate[slot] = learning_rate
         self.since[slot] = 0
 
@@ -665,7 +656,7 @@ class _Group:
         scales = CHECK_SCALES if self.recipe.calibrated_checks else np.zeros(1, np.float32)
         out = self.session.run(*data, scales, control, self.state)
         epochs, log, vals, mons, stopped, new_state = out
-        epochs, self.state = int(epochs), GroupState(*new_state)
+        epochs, self.state = int(epochs), new_state
         running = sum(s is not None for s in self.slots)
         diverged = set()
         for i, slot in enumerate(self.slots):
@@ -740,7 +731,7 @@ class _Group:
         elif diverged:
             member.weights, member.dropped = None, True
         else:
-            member.weights = [w[i].copy() for w in state.params]
+            member.weights = [w[i].copy() for w in state.adam.params]
             member.best_epoch = len(member.losses)
         member.stages = slot.stage
         self.slots[i] = None

@@ -60,7 +60,7 @@ def _inject(monkeypatch, member, calls, no_checks=False):
         if seen["member"] == member and seen["calls"] in calls:
             log = log.copy()
             log[1:] = np.nan
-            for w in state.params:
+            for w in state.adam.params:
                 w[...] = np.nan
             if no_checks:
                 vals = vals.copy()
@@ -130,15 +130,16 @@ def test_a_member_with_nothing_to_fall_back_on_is_left_out(monkeypatch):
 def test_restart_resets_adam_and_the_patience_count():
     weights = [[np.full((1, 2), i, np.float32), np.zeros(2, np.float32)] for i in range(3)]
     state = stacked.GroupState.new(weights, learning_rate=0.01)
-    for field in (*state.m, *state.v):
+    adam = state.adam
+    for field in (*adam.m, *adam.v):
         field[...] = 5.0
-    state.beta1_power[:] = state.beta2_power[:] = 0.5
+    adam.beta1_power[:] = adam.beta2_power[:] = 0.5
     state.since[:] = 7
     state.restart(1, [np.full((1, 2), 9.0), np.ones(2)], learning_rate=0.004)
-    np.testing.assert_array_equal(state.params[0][:, 0, 0], [0, 9, 2])
-    np.testing.assert_array_equal(state.params[1][1], [1, 1])
-    assert all(np.all(f[1] == 0) and np.all(f[[0, 2]] == 5) for f in (*state.m, *state.v))
-    np.testing.assert_array_equal(state.beta1_power, [0.5, 1, 0.5])
+    np.testing.assert_array_equal(adam.params[0][:, 0, 0], [0, 9, 2])
+    np.testing.assert_array_equal(adam.params[1][1], [1, 1])
+    assert all(np.all(f[1] == 0) and np.all(f[[0, 2]] == 5) for f in (*adam.m, *adam.v))
+    np.testing.assert_array_equal(adam.beta1_power, [0.5, 1, 0.5])
     np.testing.assert_array_equal(state.since, [7, 0, 7])
     np.testing.assert_allclose(state.learning_rate, [0.01, 0.004, 0.01])
 

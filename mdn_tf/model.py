@@ -88,20 +88,72 @@ def scale_sigmas(weights, network, factor):
     return [*weights[:-2], kernel, bias]
 
 
+class _Questions:
+    """The questions a mixture p(y | x) answers, x and y in the data's units, with the
+    shapes of ``mdn_tf.mixture``'s functions. ``_mixture(x, given)`` gives the mixture;
+    ``given`` holds a conditional view's given outputs (n, |B|) and is None otherwise."""
+
+    def log_prob(self, x, y, *, given=None):
+        """log p(y | x[, given]) per row: x (n, input_dim), y (n, D) -> (n,)."""
+        return mixture_log_likelihood(*self._mixture(x, given), y)
+
+    def nll(self, x, y, *, given=None):
+        """Mean negative log-likelihood of y: -mean(log_prob(x, y)), a float."""
+        return held_out_nll(*self._mixture(x, given), y)
+
+    def sample(
+        self, x, samples_per_x=1, temperature=1.0, sigma_temperature=1.0, rng=None, *, given=None
+    ):
+        """Draws from p(y | x[, given]): (n, samples_per_x) for D = 1, (n, samples_per_x, D)
+        else; the temperatures as ``sample_from_mixture``'s."""
+        return sample_from_mixture(
+            *self._mixture(x, given),
+            samples_per_x=samples_per_x,
+            rng=rng,
+            temperature=temperature,
+            sigma_temperature=sigma_temperature,
+        )
+
+    def mode(self, x, *, given=None):
+        """The most probable y at each x (``mixture_mode``): (n, D)."""
+        return mixture_mode(*self._mixture(x, given))
+
+    def mean(self, x, *, given=None):
+        """E[y | x[, given]], the mixture's own mean: (n, D)."""
+        return mixture_moments(*self._mixture(x, given))[0]
+
+    def std(self, x, *, given=None):
+        """The standard deviation of y, per output dimension: (n, D)."""
+        return mixture_moments(*self._mixture(x, given))[1]
+
+    def cov(self, x, *, given=None):
+        """The covariance matrix of y (``mixture_covariance``): (n, D, D)."""
+        return mixture_covariance(*self._mixture(x, given))
+
+    def cdf(self, x, y, *, given=None):
+        """P(Y <= y | x[, given]) for one output dimension: (n,)."""
+        return mixture_cdf(*self._mixture(x, given), y)
+
+    def quantile(self, x, q, *, given=None):
+        """The q-quantiles of y for one output dimension: (n, len(q))."""
+        return mixture_quantile(*self._mixture(x, given), q)
+
+
 @dataclass
-class FittedMDN:
+class FittedMDN(_Questions):
     """A trained MDN (or ensemble of MDNs) and how its training went.
 
     ``predict(x)`` gives the mixture for inputs x (n, input_dim) as numpy
     (p_val, mu_val, sigma_val): weights (n, K * ensemble), means and sigmas (n, K * ensemble)
-    for one output dimension or (n, K * ensemble, D). ``loss_history`` is the training loss
-    per epoch (mean over members, over the epochs all members ran); ``val_history`` the
-    members' validation NLL per check; ``monitor_history`` (epoch, exact NLL) pairs on the
-    ``monitor`` data; ``best_epochs`` the epoch each member's weights come from;
-    ``stages`` the noise stages each member trained (``Recipe.stages``);
-    ``sigma_scale`` the factor ``predict`` applies to every sigma (1 unless the recipe
-    calibrates); ``train_s`` seconds. Validation and monitor NLLs are in the data's units,
-    also when the recipe standardizes.
+    for one output dimension or (n, K * ensemble, D); ``log_prob``, ``nll``, ``sample``,
+    ``mode``, ``mean``, ``std``, ``cov``, ``cdf`` and ``quantile`` answer questions about
+    it (``_Questions``). ``loss_history`` is the training loss per epoch (mean over
+    members, over the epochs all members ran); ``val_history`` the members' validation NLL
+    per check; ``monitor_history`` (epoch, exact NLL) pairs on the ``monitor`` data;
+    ``best_epochs`` the epoch each member's weights come from; ``stages`` the noise stages
+    each member trained (``Recipe.stages``); ``sigma_scale`` the factor ``predict``
+    applies to every sigma (1 unless the recipe calibrates); ``train_s`` seconds.
+    Validation and monitor NLLs are in the data's units, also when the recipe standardizes.
     """
 
     recipe: Recipe
@@ -141,51 +193,10 @@ class FittedMDN:
         }
         return saving.write(path, model, arrays, overwrite=overwrite)
 
-    # questions about p(y | x), with x and y in the data's units (shapes as the numpy
-    # functions of mdn_tf.mixture take them)
-
-    def log_prob(self, x, y):
-        """log p(y | x) per row: x (n, input_dim), y (n, D) -> (n,)."""
-        return mixture_log_likelihood(*self.predict(x), y)
-
-    def nll(self, x, y):
-        """Mean negative log-likelihood of y given x: -mean(log_prob(x, y)), a float."""
-        return held_out_nll(*self.predict(x), y)
-
-    def sample(self, x, samples_per_x=1, temperature=1.0, sigma_temperature=1.0, rng=None):
-        """Draws from p(y | x): (n, samples_per_x) for D = 1, (n, samples_per_x, D) else;
-        the temperatures as ``sample_from_mixture``'s."""
-        return sample_from_mixture(
-            *self.predict(x),
-            samples_per_x=samples_per_x,
-            rng=rng,
-            temperature=temperature,
-            sigma_temperature=sigma_temperature,
-        )
-
-    def mode(self, x):
-        """The most probable y at each x (``mixture_mode``): (n, D)."""
-        return mixture_mode(*self.predict(x))
-
-    def mean(self, x):
-        """E[y | x], the mixture's own mean: (n, D)."""
-        return mixture_moments(*self.predict(x))[0]
-
-    def std(self, x):
-        """The standard deviation of y given x, per output dimension: (n, D)."""
-        return mixture_moments(*self.predict(x))[1]
-
-    def cdf(self, x, y):
-        """P(Y <= y | x) for one output dimension: (n,)."""
-        return mixture_cdf(*self.predict(x), y)
-
-    def quantile(self, x, q):
-        """The q-quantiles of y given x for one output dimension: (n, len(q))."""
-        return mixture_quantile(*self.predict(x), q)
-
-    def cov(self, x):
-        """The covariance matrix of y given x (``mixture_covariance``): (n, D, D)."""
-        return mixture_covariance(*self.predict(x))
+    def _mixture(self, x, given):
+        if given is not None:
+            raise TypeError("a model's questions take no given values: see condition(given_dims)")
+        return self.predict(x)
 
     def marginal(self, dims):
         """The model's answers about the outputs ``dims`` alone, the others integrated
@@ -232,7 +243,7 @@ class FittedMDN:
         return p_val, mu_val, sigma_val
 
 
-class MixtureView:
+class MixtureView(_Questions):
     """Some outputs of a fitted model: a marginal (``FittedMDN.marginal(dims)``) or a
     conditional (``FittedMDN.condition(given_dims)``) mixture, which answers the same
     questions as the model, in the same layout and the data's units.
@@ -266,49 +277,7 @@ class MixtureView:
             )
         return mixture_condition(*mixture, self.given_dims, given)
 
-    def log_prob(self, x, y, given=None):
-        """log p(y | x[, given]) per row: (n,)."""
-        return mixture_log_likelihood(*self.predict(x, given), y)
-
-    def nll(self, x, y, given=None):
-        """-mean(log_prob(x, y, given)), a float."""
-        return held_out_nll(*self.predict(x, given), y)
-
-    def sample(
-        self, x, samples_per_x=1, given=None, temperature=1.0, sigma_temperature=1.0, rng=None
-    ):
-        """Draws of the outputs left: (n, samples_per_x, D_left)."""
-        return sample_from_mixture(
-            *self.predict(x, given),
-            samples_per_x=samples_per_x,
-            rng=rng,
-            temperature=temperature,
-            sigma_temperature=sigma_temperature,
-        )
-
-    def mean(self, x, given=None):
-        """E[y_left | x[, given]]: (n, D_left)."""
-        return mixture_moments(*self.predict(x, given))[0]
-
-    def std(self, x, given=None):
-        """Standard deviations of the outputs left: (n, D_left)."""
-        return mixture_moments(*self.predict(x, given))[1]
-
-    def cov(self, x, given=None):
-        """Covariance matrices of the outputs left: (n, D_left, D_left)."""
-        return mixture_covariance(*self.predict(x, given))
-
-    def mode(self, x, given=None):
-        """The most probable value of the outputs left: (n, D_left)."""
-        return mixture_mode(*self.predict(x, given))
-
-    def cdf(self, x, y, given=None):
-        """P(Y_left <= y | x[, given]) when one output is left: (n,)."""
-        return mixture_cdf(*self.predict(x, given), y)
-
-    def quantile(self, x, q, given=None):
-        """The q-quantiles of the one output left: (n, len(q))."""
-        return mixture_quantile(*self.predict(x, given), q)
+    _mixture = predict
 
 
 def load_mdn(path):

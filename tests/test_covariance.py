@@ -381,6 +381,8 @@ def test_the_fitted_marginal_and_conditional_views(fitted_full):
         cond.mean(x)
     with pytest.raises(TypeError, match="takes no given"):
         fitted_full.marginal([0]).mean(x, given=y1)
+    with pytest.raises(TypeError, match="take no given"):
+        fitted_full.std(x, given=y1)
     with pytest.raises(ValueError, match="given_dims must leave"):
         fitted_full.condition([0, 1])
 

@@ -11,7 +11,7 @@ import queue
 import time
 import warnings
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -22,7 +22,7 @@ from mdn_tf import _checks, stacked
 from mdn_tf._tf import side_by_side, tf, tf1
 from mdn_tf.data import discrete_columns
 from mdn_tf.engine import graph_loop
-from mdn_tf.graph import Network, network_graph
+from mdn_tf.graph import network_graph
 from mdn_tf.mixture import mixture_log_likelihood
 from mdn_tf.model import FittedMDN, member_mixtures, scale_sigmas
 from mdn_tf.recipes import RECIPES, Recipe, default_recipe
@@ -96,13 +96,6 @@ def oob_sigma_scale(mixtures, held_out, y):
 
     result = minimize_scalar(nll, bounds=(np.log(0.25), np.log(4.0)), method="bounded")
     return float(np.exp(result.x))
-
-
-def recipe_network(recipe, input_dim, output_dim):
-    """The ``Network`` a recipe trains on data of input_dim inputs and output_dim outputs:
-    the recipe's values of the network's fields, the others (``epsilon``) as defaults."""
-    shared = {f.name: getattr(recipe, f.name) for f in fields(Network) if hasattr(recipe, f.name)}
-    return Network(**shared, input_dim=input_dim, output_dim=output_dim)
 
 
 @dataclass
@@ -361,7 +354,7 @@ def fit_mdn(x_data, y_data, recipe="default", seed=None, monitor=None, progress=
     x_data, y_data = scaling.x(x_data), scaling.y(y_data)
     if monitor is not None:
         monitor = (scaling.x(monitor[0]), scaling.y(monitor[1]))
-    network = recipe_network(recipe, x_data.shape[1], y_data.shape[1])
+    network = recipe.network(x_data.shape[1], y_data.shape[1])
     members, held_out = _members(network, recipe, seed, x_data, y_data, n_val)
     start = time.perf_counter()
     fit = _fit_stacked if recipe.engine == "stacked" else _fit_graph

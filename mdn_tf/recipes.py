@@ -1,10 +1,10 @@
 """Recipes: how ``fit_mdn`` trains (network, loss, optimiser, epochs, early stopping,
 ensembling, engine), the named ones in ``RECIPES``, and ``default_recipe(n)``."""
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from mdn_tf import _checks
-from mdn_tf.graph import check_covariance, resolve_activation
+from mdn_tf.graph import Network
 
 # "stacked": every member in one XLA program (mdn_tf.stacked); "graph": each member on
 # its own TF1 graph loop (mdn_tf.engine.graph_loop), bit-identical to the article's loop.
@@ -77,12 +77,10 @@ class Recipe:
     calibrated_checks: bool = False
 
     def __post_init__(self):
-        for name in ("mixture_size", "epochs", "check_every", "patience", "ensemble", "stages"):
+        self.network()  # the network's fields, checked where Network checks them
+        for name in ("epochs", "check_every", "patience", "ensemble", "stages"):
             _checks.positive_int(name, getattr(self, name))
-        _checks.unit_sequence("hidden_units", self.hidden_units)
-        resolve_activation(self.activation)  # a misspelt name fails here, not in fit_mdn
-        _checks.positive_float("learning_rate", self.learning_rate)
-        for name in ("weight_decay", "input_noise", "target_noise", "stage_noise"):
+        for name in ("input_noise", "target_noise", "stage_noise"):
             _checks.non_negative_float(name, getattr(self, name))
         _checks.positive_float("stage_learning_rate", self.stage_learning_rate)
         for name in ("calibrate_sigma", "standardize", "calibrated_checks"):
@@ -96,7 +94,6 @@ class Recipe:
             raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
         if self.batch_size is not None:
             _checks.positive_int("batch_size", self.batch_size)
-        check_covariance(self.covariance)
         if self.calibrate_sigma and self.validation_fraction == 0:
             raise ValueError("calibrate_sigma needs held-out points: set validation_fraction > 0")
         if self.stages > 1 and self.validation_fraction == 0:
@@ -109,6 +106,13 @@ class Recipe:
                 raise ValueError(f"{name} needs engine='stacked', got engine={self.engine!r}")
         if self.calibrated_checks and not self.calibrate_sigma:
             raise ValueError("calibrated_checks needs calibrate_sigma=True")
+
+    def network(self, input_dim=1, output_dim=1):
+        """The ``Network`` the recipe trains on data of input_dim inputs and output_dim
+        outputs: the recipe's values of the network's fields, the others (``epsilon``) as
+        ``Network``'s defaults."""
+        shared = {f.name: getattr(self, f.name) for f in fields(Network) if hasattr(self, f.name)}
+        return Network(**shared, input_dim=input_dim, output_dim=output_dim)
 
 
 RECIPES = {

@@ -122,14 +122,6 @@ def check_covariance(covariance):
     return covariance
 
 
-def head_units(mixture_size, output_dim, covariance="diagonal"):
-    """Units of the "out" layer: K weight logits, K D means, then K D log-sigmas
-    ("diagonal") or the K D (D + 1) / 2 entries of each component's Cholesky factor
-    ("full": K D log-diagonals, then K D (D - 1) / 2 entries below the diagonal)."""
-    k, d = mixture_size, output_dim
-    return k + k * d + (k * d if covariance == "diagonal" else k * d * (d + 1) // 2)
-
-
 @dataclass(frozen=True)
 class Network:
     """What ``build_mdn`` builds and every trainer trains: layers, head, loss and Adam step.
@@ -175,8 +167,11 @@ class Network:
 
     @property
     def head_units(self):
-        """Units of the "out" layer (``head_units``)."""
-        return head_units(self.mixture_size, self.output_dim, self.covariance)
+        """Units of the "out" layer: K weight logits, K D means, then K D log-sigmas
+        ("diagonal") or the K D (D + 1) / 2 entries of each component's Cholesky factor
+        ("full": K D log-diagonals, then K D (D - 1) / 2 entries below the diagonal)."""
+        k, d = self.mixture_size, self.output_dim
+        return k + k * d + (k * d if self.covariance == "diagonal" else k * d * (d + 1) // 2)
 
     @property
     def weight_shapes(self):
@@ -525,7 +520,7 @@ def training_objective(y, head, kernels, network):
 
 
 def split_head(out, mixture_size, output_dim, covariance="diagonal"):
-    """The "out" layer's units (``head_units``) in the article's order: weight logits
+    """The "out" layer's units (``Network.head_units``) in the article's order: weight logits
     (..., K); means and log-sigmas (..., K) for D = 1 on a diagonal head, (..., K, D)
     otherwise; for a full head the log-factors (..., K, D, D) (``log_factor``) in place of
     the log-sigmas. ``out`` is (batch, units) or has more leading axes (..., units)."""
@@ -565,7 +560,7 @@ def build_mdn(
     For D > 1 the "out" layer has K + 2KD units, split in the same order; ``mu_out`` and
     ``sigma_out`` are then (batch, K, D), each component a diagonal Gaussian.
     ``covariance="full"``: covariances L L^T, "out" of K + KD + KD(D+1)/2 units
-    (``head_units``), ``sigma_out`` the Cholesky factor L (batch, K, D, D), its diagonal
+    (``Network.head_units``), ``sigma_out`` the Cholesky factor L (batch, K, D, D), its diagonal
     exp'd, and ``log_sigma`` the log-factor (``log_factor``), which the losses take.
 
     Beyond the article: ``stable_loss=True`` trains on ``mixture_nll_stable`` instead

@@ -73,6 +73,9 @@ class Summary:
 
 
 def _summary(values):
+    """The ``Summary`` of values; None when one is None (a fit diverged, a truth unknown)."""
+    if any(v is None for v in values):
+        return None
     values = np.asarray(values, dtype=float)
     spread = float(values.std(ddof=1)) if len(values) > 1 else 0.0
     return Summary(round(float(values.mean()), 4), round(spread, 4))
@@ -251,13 +254,9 @@ def evaluate_suite(models=MODELS, seeds=(0, 1, 2), problems=tuple(PROBLEMS), pro
                 jobs.set_postfix_str(f"{name}, {model}, seed {seed}")
                 results[model].append(score(problem, model_fit(model), seed, splits))
                 jobs.update()
-        nll, train_s = {}, {}
-        for model, runs in results.items():
-            diverged = any(r.nll is None for r in runs)
-            nll[model] = None if diverged else _summary([r.nll for r in runs])
-            train_s[model] = None if diverged else _summary([r.train_s for r in runs])
-        truth = None if None in truths else _summary(truths)
-        rows.append(SuiteRow(name, problem.kind, problem.n, nll, train_s, truth))
+        nll = {model: _summary([r.nll for r in runs]) for model, runs in results.items()}
+        train_s = {model: _summary([r.train_s for r in runs]) for model, runs in results.items()}
+        rows.append(SuiteRow(name, problem.kind, problem.n, nll, train_s, _summary(truths)))
     jobs.close()
     return rows
 
@@ -305,9 +304,9 @@ def evaluate_covariance(seeds=(0, 1, 2), problems=COVARIANCE_PROBLEMS, progress=
             CovarianceRow(
                 problem=name,
                 n=problem.n,
-                truth=None if None in truths else _summary(truths),
-                nll={c: None if None in v else _summary(v) for c, v in nlls.items()},
-                train_s={c: None if None in v else _summary(v) for c, v in secs.items()},
+                truth=_summary(truths),
+                nll={c: _summary(v) for c, v in nlls.items()},
+                train_s={c: _summary(v) for c, v in secs.items()},
                 margin=margin,
             )
         )
@@ -365,11 +364,9 @@ def suite_to_markdown(rows):
 
 
 EPILOG = """\
-what runs: with no option, all three parts, in this order; naming only --recipes runs only
-the sine rows (add --problems to say otherwise). How long, on a 2-core machine with the
-Makefile's one thread: sine about 2 minutes for the three recipes and seeds, arm 2 to 5
-minutes (the default recipe's fits most of it), suite 25 to 35 minutes (11 problems x 4
-models x 3 seeds), covariance 5 to 8 minutes.
+what runs: with no option, all four parts, in this order; naming only --recipes runs only
+the sine rows (add --problems to say otherwise). docs/evaluation.md says how long each
+part takes, and on which machine.
 """
 
 
@@ -384,9 +381,9 @@ def _parser():
     parser.add_argument(
         "--json",
         action="store_true",
-        help="print one JSON object instead of markdown tables: keys 'sine', 'arm' and "
-        "'suite' (those that ran), each a list of rows (per recipe, per model, per "
-        "problem) with means, spreads and per-seed values",
+        help="print one JSON object instead of markdown tables: keys 'sine', 'arm', 'suite' "
+        "and 'covariance' (those that ran), each a list of rows (per recipe, per model, per "
+        "problem) with means and spreads over the seeds",
     )
     seed = _checks.cli_int(_checks.non_negative_int, "seed")
     parser.add_argument(
@@ -410,9 +407,9 @@ def _parser():
         default=None,
         choices=["sine", "arm", "suite", "covariance"],
         help="which parts to run: 'sine' (recipes against the bound), 'arm' (Bishop's "
-        "robot arm), 'suite' (11 problems, 4 models; 25 to 35 minutes), 'covariance' (the "
-        "default recipe with diagonal and full covariances on the problems with two "
-        "outputs; 5 to 8 minutes) (default: all four, or only sine when --recipes is given)",
+        "robot arm), 'suite' (11 problems, 4 models), 'covariance' (the default recipe "
+        "with diagonal and full covariances on the problems with two outputs) (default: "
+        "all four, or only sine when --recipes is given)",
     )
     parser.add_argument(
         "--suite-seeds",

@@ -31,8 +31,8 @@ class Recipe:
     ``engine`` is how the epochs run: "graph" (each member on ``graph_loop``: ordinary TF1
     ops, bit-identical to the article's ``sess.run(train_step)`` loop; the default, so
     that ``Recipe()`` is the article) or "stacked" (every member in one XLA-compiled
-    program, ``mdn_tf.stacked``: the same steps up to float rounding, 2-4 times faster for
-    an ensemble; every named recipe but "article").
+    program, ``mdn_tf.stacked``: the same steps up to float rounding, and faster for an
+    ensemble (docs/performance.md); every named recipe but "article").
     ``batch_size`` None trains on the full batch each epoch; an int B makes an epoch one
     pass over the shuffled training points in n // B minibatches of B (the n % B left over
     sit that epoch out; a fresh shuffle each epoch), and the epoch's loss the mean of its

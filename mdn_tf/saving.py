@@ -40,18 +40,6 @@ FORMAT_VERSION = 1  # diagonal covariances
 FULL_FORMAT_VERSION = 2  # full covariances: the same files, a wider out layer
 READS = (FORMAT_VERSION, FULL_FORMAT_VERSION)
 MODEL_FILE, WEIGHTS_FILE = "model.json", "weights.npz"
-SETTINGS = (
-    "mixture_size",
-    "hidden_units",
-    "learning_rate",
-    "epsilon",
-    "stable_loss",
-    "weight_decay",
-    "activation",
-    "input_dim",
-    "output_dim",
-    "covariance",
-)
 
 
 def _sha256(path):

@@ -30,49 +30,20 @@ from mdn_tf.baseline import fit_knn_gaussian
 from mdn_tf.data import UCI_TABLES, discrete_columns, load_uci, uci_splits
 from mdn_tf.fit import DiscreteTargetWarning, fit_mdn
 
-# published test NLL (mean over the standard splits, Gaussian outputs), by method and table
-PUBLISHED = {
-    "MC dropout": {  # Gal & Ghahramani 2016, Table 1 (their log-likelihoods, negated)
-        "concrete": 3.04,
-        "energy": 1.99,
-        "power-plant": 2.80,
-        "protein-tertiary-structure": 2.89,
-        "wine-quality-red": 0.93,
-    },
-    "MC dropout, 10x epochs": {  # Gal's DropoutUncertaintyExps README, "updated"
-        "concrete": 2.94,
-        "energy": 1.72,
-        "power-plant": 2.79,
-        "protein-tertiary-structure": 2.87,
-        "wine-quality-red": 0.92,
-    },
-    "Deep Ensembles": {  # Lakshminarayanan, Pritzel & Blundell 2017, Table 1
-        "concrete": 3.06,
-        "energy": 1.38,
-        "power-plant": 2.79,
-        "protein-tertiary-structure": 2.83,
-        "wine-quality-red": 0.94,
-    },
-    "NGBoost": {  # Duan et al. 2020, Table 1
-        "concrete": 3.04,
-        "energy": 0.60,
-        "power-plant": 2.79,
-        "protein-tertiary-structure": 2.81,
-        "wine-quality-red": 0.91,
-    },
-    "Deep Evidential Regression": {  # Amini et al. 2020, Table 1
-        "concrete": 3.01,
-        "energy": 1.39,
-        "power-plant": 2.81,
-        "protein-tertiary-structure": 2.63,
-        "wine-quality-red": 0.89,
-    },
-    "WGBoost": {  # Matsubara 2024, arXiv:2405.09536
-        "concrete": 2.83,
-        "energy": 0.53,
-        "power-plant": 2.60,
-    },
+# published test NLL (mean over the standard splits, Gaussian outputs) by method, one figure
+# per table of UCI_TABLES in its order (concrete, energy, power plant, protein, wine)
+_FIGURES = {
+    # Gal & Ghahramani 2016, Table 1 (their log-likelihoods, negated)
+    "MC dropout": (3.04, 1.99, 2.80, 2.89, 0.93),
+    # Gal's DropoutUncertaintyExps README, "updated"
+    "MC dropout, 10x epochs": (2.94, 1.72, 2.79, 2.87, 0.92),
+    # Lakshminarayanan, Pritzel & Blundell 2017, Table 1
+    "Deep Ensembles": (3.06, 1.38, 2.79, 2.83, 0.94),
+    "NGBoost": (3.04, 0.60, 2.79, 2.81, 0.91),  # Duan et al. 2020, Table 1
+    "Deep Evidential Regression": (3.01, 1.39, 2.81, 2.63, 0.89),  # Amini et al. 2020, Table 1
+    "WGBoost": (2.83, 0.53, 2.60, None, None),  # Matsubara 2024, arXiv:2405.09536
 }
+PUBLISHED = {method: dict(zip(UCI_TABLES, nlls)) for method, nlls in _FIGURES.items()}
 
 
 @dataclass(frozen=True)

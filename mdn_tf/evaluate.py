@@ -33,7 +33,9 @@ over the seeds).
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -405,7 +407,7 @@ def _parser():
         "--problems",
         nargs="+",
         default=None,
-        choices=["sine", "arm", "suite", "covariance"],
+        choices=list(PARTS),
         help="which parts to run: 'sine' (recipes against the bound), 'arm' (Bishop's "
         "robot arm), 'suite' (11 problems, 4 models), 'covariance' (the default recipe "
         "with diagonal and full covariances on the problems with two outputs) (default: "
@@ -427,35 +429,41 @@ def _parser():
     return parser
 
 
+class _Part(NamedTuple):
+    """A part of the evaluation: ``run(args)`` gives its rows from the parsed command line,
+    ``table(rows)`` their markdown."""
+
+    run: Callable
+    table: Callable
+
+
+# the parts in the order they run and print
+PARTS = {
+    "sine": _Part(
+        lambda args: evaluate(args.recipes, args.seeds, args.n_held_out, progress=True),
+        to_markdown,
+    ),
+    "arm": _Part(lambda args: evaluate_arm(args.seeds, progress=True), arm_to_markdown),
+    "suite": _Part(
+        lambda args: evaluate_suite(seeds=args.suite_seeds, progress=True), suite_to_markdown
+    ),
+    "covariance": _Part(
+        lambda args: evaluate_covariance(args.suite_seeds, progress=True), covariance_to_markdown
+    ),
+}
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     if args.problems is None:  # --recipes alone: the sine rows only
-        every = ["sine", "arm", "suite", "covariance"]
-        args.problems = ["sine"] if args.recipes is not None else every
-    recipes = list(SINE_RECIPES) if args.recipes is None else args.recipes
-    result = {}
-    if "sine" in args.problems:
-        result["sine"] = evaluate(recipes, args.seeds, args.n_held_out, progress=True)
-    if "arm" in args.problems:
-        result["arm"] = evaluate_arm(args.seeds, progress=True)
-    if "suite" in args.problems:
-        result["suite"] = evaluate_suite(seeds=args.suite_seeds, progress=True)
-    if "covariance" in args.problems:
-        result["covariance"] = evaluate_covariance(args.suite_seeds, progress=True)
+        args.problems = ["sine"] if args.recipes is not None else list(PARTS)
+    args.recipes = list(SINE_RECIPES) if args.recipes is None else args.recipes
+    result = {name: part.run(args) for name, part in PARTS.items() if name in args.problems}
     if args.json:
-        print(
-            json.dumps(
-                {part: [asdict(row) for row in rows] for part, rows in result.items()}, indent=2
-            )
-        )
-        return
-    tables = {
-        "sine": to_markdown,
-        "arm": arm_to_markdown,
-        "suite": suite_to_markdown,
-        "covariance": covariance_to_markdown,
-    }
-    print("\n\n".join(tables[problem](rows) for problem, rows in result.items()))
+        rows = {name: [asdict(row) for row in part_rows] for name, part_rows in result.items()}
+        print(json.dumps(rows, indent=2))
+    else:
+        print("\n\n".join(PARTS[name].table(part_rows) for name, part_rows in result.items()))
 
 
 if __name__ == "__main__":

@@ -167,14 +167,7 @@ def _train_graph(member, trainer, recipe, monitor, nll_shift, bar):
     history and best epoch, and returns its monitor history."""
     mdn, sess = trainer.mdn, trainer.sess
     xs, ys, loop_losses = trainer.loop
-    stream = stacked.BatchStream(
-        member.x_tr,
-        member.y_tr,
-        recipe.batch_size,
-        recipe.input_noise,
-        recipe.target_noise,
-        member.seed,
-    )
+    stream = stacked.BatchStream.of(member, recipe)
     mon, best_val, since, best = [], np.inf, 0, (recipe.epochs, None)  # best: (epoch, weights)
 
     def exact_nll(x, y):  # in the data's units: + log of the scaling's Jacobian

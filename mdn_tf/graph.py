@@ -204,17 +204,8 @@ def tril_index(output_dim):
     below-diagonal (D (D - 1) / 2, row by row)]: a (D * D,) list of indices (0, the
     leading zero, above the diagonal)."""
     d = output_dim
-    index, below = [], 1 + d
-    for i in range(d):
-        for j in range(d):
-            if i == j:
-                index.append(1 + i)
-            elif j < i:
-                index.append(below)
-                below += 1
-            else:
-                index.append(0)
-    return index
+    below = iter(range(1 + d, 1 + d + d * (d - 1) // 2))  # taken in row-major order
+    return [1 + i if i == j else next(below) if j < i else 0 for i in range(d) for j in range(d)]
 
 
 def log_factor(log_diag, below):

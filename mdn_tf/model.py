@@ -139,6 +139,12 @@ class _Questions:
         return mixture_quantile(*self._mixture(x, given), q)
 
 
+def _weight_names(member, layers):
+    """weights.npz's names of a member's weights in order: m<member>_l<j>_kernel and
+    m<member>_l<j>_bias for each layer j."""
+    return [f"m{member}_l{j}_{part}" for j in range(layers) for part in ("kernel", "bias")]
+
+
 @dataclass
 class FittedMDN(_Questions):
     """A trained MDN (or ensemble of MDNs) and how its training went.
@@ -173,11 +179,11 @@ class FittedMDN(_Questions):
         ``mdn_tf.saving``); ``mdn_tf.load_mdn(path)`` reads it back. Returns the path."""
         path = saving.check_path(path)
         network = self.network.to_json()  # TypeError for a callable activation
-        arrays = {}
-        for i, member in enumerate(self.weights):
-            for j in range(len(member) // 2):
-                arrays[f"m{i}_l{j}_kernel"] = np.asarray(member[2 * j], np.float32)
-                arrays[f"m{i}_l{j}_bias"] = np.asarray(member[2 * j + 1], np.float32)
+        arrays = {
+            name: np.asarray(weight, np.float32)
+            for i, member in enumerate(self.weights)
+            for name, weight in zip(_weight_names(i, len(member) // 2), member)
+        }
         scaling = None if self._scaling is None else [np.asarray(a).tolist() for a in self._scaling]
         model = {
             "recipe": dataclasses.asdict(self.recipe),
@@ -303,17 +309,13 @@ def load_mdn(path):
         raise ValueError(f"{file}: {layers} layers, but its settings build {len(shapes) // 2}")
     weights = []
     for i in range(members):
-        member = []
-        for j in range(layers):
-            kernel, bias = shapes[2 * j], shapes[2 * j + 1]
-            for name, shape in ((f"m{i}_l{j}_kernel", kernel), (f"m{i}_l{j}_bias", bias)):
-                value = arrays.get(name)
-                if value is None or value.shape != shape:
-                    raise ValueError(
-                        f"{path / saving.WEIGHTS_FILE}: {name} is missing or has the wrong shape"
-                    )
-                member.append(value.astype(np.float32))
-        weights.append(member)
+        names = _weight_names(i, layers)
+        for name, shape in zip(names, shapes):
+            if name not in arrays or arrays[name].shape != shape:
+                raise ValueError(
+                    f"{path / saving.WEIGHTS_FILE}: {name} is missing or has the wrong shape"
+                )
+        weights.append([arrays[name].astype(np.float32) for name in names])
     scaling = model["scaling"]
     return FittedMDN(
         recipe=recipe,

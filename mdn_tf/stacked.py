@@ -309,6 +309,12 @@ class BatchStream:
         self.noise_rng = np.random.default_rng(seed)
         self.shuffle_rng = np.random.default_rng((seed, 1))  # its own stream
 
+    @classmethod
+    def of(cls, member, recipe):
+        """A ``Member``'s stream, with the recipe's batch size and noise."""
+        m, s = member, recipe
+        return cls(m.x_tr, m.y_tr, s.batch_size, s.input_noise, s.target_noise, m.seed)
+
     @property
     def fixed(self):
         """True when every epoch is the same full batch (no noise, no shuffle)."""
@@ -585,18 +591,12 @@ class _Group:
         if not self.monitoring:  # a placeholder row, never read
             monitor = members[0].x_tr[:1], members[0].y_tr[:1]
         self.monitor = monitor
-        s = recipe
-        self.slots = [
-            _Slot(
-                m, BatchStream(m.x_tr, m.y_tr, s.batch_size, s.input_noise, s.target_noise, m.seed)
-            )
-            for m in members
-        ]
+        self.slots = [_Slot(m, BatchStream.of(m, recipe)) for m in members]
         self.steps = self.slots[0].stream.steps
         call_steps = max(1, min(STEPS_PER_CALL, ROWS_PER_CALL // self.slots[0].stream.batch))
         if self.checking or self.monitoring:
-            self.period_epochs = s.check_every
-            self.periods_per_call = max(1, call_steps // (self.steps * s.check_every))
+            self.period_epochs = recipe.check_every
+            self.periods_per_call = max(1, call_steps // (self.steps * recipe.check_every))
         else:
             self.period_epochs, self.periods_per_call = max(1, call_steps // self.steps), 1
         rows = [(m.x_va, m.y_va) if self.checking else (m.x_tr[:1], m.y_tr[:1]) for m in members]

@@ -108,6 +108,10 @@ def test_graph_functions_in_eager_mode_say_how_to_switch(monkeypatch, tf):
         ("stage_noise", -1.0, ValueError),
         ("stage_learning_rate", 0.0, ValueError),
         ("calibrated_checks", 1, TypeError),
+        ("stable_loss", "yes", TypeError),
+        ("activation", "sigmoid", ValueError),
+        ("covariance", "spherical", ValueError),
+        ("mixture_size", 0, ValueError),
     ],
 )
 def test_recipes_reject_bad_fields(field, value, error):

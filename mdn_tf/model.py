@@ -290,7 +290,7 @@ def load_mdn(path):
     """The FittedMDN saved in the folder ``path``: the same ``predict`` as the one saved.
 
     Builds no graph: the model is its arrays. Validation and monitor histories are not
-    saved. Folders written by any earlier release (format version 1) load.
+    saved. Folders of format version 1 without a ``covariance`` setting load as diagonal.
     """
     path = saving.check_path(path)
     model, arrays = saving.read(path)

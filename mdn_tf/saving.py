@@ -11,12 +11,11 @@ A saved model is a folder of two files:
 - ``weights.npz``: every member's kernels and biases, ``m<i>_l<j>_kernel`` and
   ``m<i>_l<j>_bias`` (loaded with ``allow_pickle=False``: loading runs no code).
 
-Format version 1 is a model with diagonal covariances, what every mdn_tf release has
-written (a folder without a ``covariance`` setting is one, as every model was before full
-covariances). Version 2 is the same files for a model with full covariances: its out layer
-is wider, and a release that reads only version 1 refuses it with an error naming the
-version instead of failing on a shape. A folder of another version is refused with an
-error naming the versions.
+Format version 1 is a model with diagonal covariances (a folder whose settings have no
+``covariance`` is one: mdn_tf wrote such folders before it had full covariances).
+Version 2 is the same files for a model with full covariances: its out layer is wider, and
+a reader of version 1 alone refuses it with an error naming the version instead of failing
+on a shape. A folder of another version is refused with an error naming the versions.
 
 ``write`` puts the files in a temporary folder beside the target and renames it into
 place, so an interrupted save leaves nothing under the name. ``read`` checks each file and

@@ -70,8 +70,14 @@ def _inject(monkeypatch, member, calls, no_checks=False):
 
     monkeypatch.setattr(stacked._Group, "__init__", init)
     monkeypatch.setattr(stacked._Session, "run", run)
+    _one_at_a_time(monkeypatch)
+
+
+def _one_at_a_time(monkeypatch):
+    """Members train one after another, in calls of 10 epochs: with ``_data()``'s rows,
+    every fit here in make test runs the same program, compiled once."""
     monkeypatch.setattr(stacked, "parallel_members", lambda: 1)
-    monkeypatch.setattr(stacked, "STEPS_PER_CALL", 10)  # calls of 10 epochs
+    monkeypatch.setattr(stacked, "STEPS_PER_CALL", 10)
 
 
 def _fit(recipe, x, y):
@@ -165,11 +171,12 @@ def test_members_side_by_side_keep_their_order_and_a_failure_stops_the_rest():
         assert tens == [0, 10, 20, 30, 40]
 
 
-def test_noise_stages_go_on_while_a_lower_noise_improves_the_checks():
+def test_noise_stages_go_on_while_a_lower_noise_improves_the_checks(monkeypatch):
     # y = sin 2x without noise: each stage's noise (0.3, then 0.075, ...) is the only width
     # the density has, so lower noise improves the checks, stage after stage; with one
     # stage the same network stays at the widest
-    x, y = _data(200, 1)
+    _one_at_a_time(monkeypatch)
+    x, y = _data(seed=1)
     y = np.sin(2 * x)
     base = dataclasses.replace(
         RECIPE, input_noise=0.3, target_noise=0.3, epochs=400, patience=6, ensemble=2

@@ -232,6 +232,18 @@ def test_mixture_arrays_must_agree_in_k_and_d():
 # -- the most probable answer --------------------------------------------------------------
 
 
+def grid_mode(p, mu, sigma, stages):
+    """The densest point of one mixture (p (1, K), mu and sigma (1, K, D), or (1, K) for
+    D = 1) on a grid per stage (half width, points per axis), each centred on the previous
+    stage's best point (the first on 0)."""
+    best = np.zeros(1 if mu.ndim == 2 else mu.shape[-1])
+    for half_width, steps in stages:
+        axes = [centre + np.linspace(-half_width, half_width, steps) for centre in best]
+        grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(best))
+        best = grid[mdn_tf.mixture_density(p, mu, sigma, grid)[0].argmax()]
+    return best
+
+
 def test_mode_of_one_dimension_against_a_grid_narrow_beats_wide():
     # a heavy wide component and a light narrow one: the narrow one has the higher peak,
     # 0.2 / 0.05 = 4 against 0.8 / 2 = 0.4 (over sqrt(2 pi))
@@ -240,13 +252,9 @@ def test_mode_of_one_dimension_against_a_grid_narrow_beats_wide():
     sigma = np.array([[2.0, 0.05], [1.0, 1.0], [0.5, 1.5]])
     mode = mdn_tf.mixture_mode(p, mu, sigma)
     assert mode.shape == (3, 1)
-    for row in range(3):
-        best = 0.0  # a coarse grid, then a fine one (steps of 1e-5) around its best point
-        for half_width, steps in ((6.0, 1201), (0.02, 4001)):
-            grid = best + np.linspace(-half_width, half_width, steps)
-            density = mdn_tf.mixture_density(p[[row]], mu[[row]], sigma[[row]], grid)[0]
-            best = grid[density.argmax()]
-        assert mode[row, 0] == pytest.approx(best, abs=1e-4 * sigma[row].max())
+    for row in range(3):  # steps of 0.01, then of 1e-5
+        best = grid_mode(p[[row]], mu[[row]], sigma[[row]], ((6.0, 1201), (0.02, 4001)))
+        assert mode[row, 0] == pytest.approx(best[0], abs=1e-4 * sigma[row].max())
     assert mode[0, 0] == pytest.approx(3.0, abs=0.01)  # not the heavy component's mean, 0
 
 
@@ -254,15 +262,9 @@ def test_mode_of_two_dimensions_against_a_grid(rng):
     p, mu, sigma = random_mixture(rng, n=5, k=3, d=2)
     sigma[0, 0] = [0.05, 0.1]  # a narrow component in row 0
     mode = mdn_tf.mixture_mode(p, mu, sigma)
-    for row in range(5):
-        # a coarse grid, then a fine one around its best point
-        best = None
-        for half_width, steps in ((8.0, 801), (0.02, 401)):
-            centre = np.zeros(2) if best is None else best
-            axis = np.linspace(-half_width, half_width, steps)
-            g = np.stack(np.meshgrid(centre[0] + axis, centre[1] + axis), -1).reshape(-1, 2)
-            density = mdn_tf.mixture_density(p[[row]], mu[[row]], sigma[[row]], g)[0]
-            best = g[density.argmax()]
+    for row in range(5):  # steps of 0.05, 0.001, then 5e-5
+        stages = ((8.0, 321), (0.1, 201), (0.002, 81))
+        best = grid_mode(p[[row]], mu[[row]], sigma[[row]], stages)
         scale = sigma[row].min()
         np.testing.assert_allclose(mode[row], best, atol=max(1e-4 * scale, 1e-4))
 
